@@ -1,0 +1,101 @@
+namespace Dedup;
+
+/// <summary>The base of every exception Dedup throws.</summary>
+public abstract class DedupException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    protected DedupException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// A failure after which the message must be tried again later (not acknowledged, not moved to the error
+/// queue): the filter's error handling returns such messages to the broker for redelivery.
+/// </summary>
+public abstract class DedupTransientException : DedupException
+{
+    /// <summary>Creates the exception.</summary>
+    protected DedupTransientException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>The store (Redis) could not be reached or did not answer in time. Fail-closed: the message is redelivered.</summary>
+public sealed class DedupStoreUnavailableException : DedupTransientException
+{
+    /// <summary>Creates the exception.</summary>
+    public DedupStoreUnavailableException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>Another copy of the message was still in flight when the bounded wait ran out; the message is redelivered.</summary>
+public sealed class DedupInFlightTimeoutException : DedupTransientException
+{
+    /// <summary>Creates the exception.</summary>
+    public DedupInFlightTimeoutException(string key, TimeSpan waited)
+        : base($"Another copy of this message (key '{key}') was still in progress after waiting {waited.TotalMilliseconds:0} ms; the message will be redelivered. Raise DedupOptions.InFlightWait if the consumer regularly runs longer.")
+    {
+        Key = key;
+    }
+
+    /// <summary>The store key.</summary>
+    public string Key { get; }
+}
+
+/// <summary>
+/// The claim was lost while the work ran (a takeover after the lease expired, or the key was removed): the
+/// result was not recorded, and the message is redelivered, where it meets the new owner's record.
+/// </summary>
+public sealed class DedupLeaseLostException : DedupTransientException
+{
+    /// <summary>Creates the exception.</summary>
+    public DedupLeaseLostException(string key, long epoch, Exception? innerException = null)
+        : base($"The claim on '{key}' (epoch {epoch}) was lost while the work ran: another owner took it over after the lease expired, or the key was removed. The result was not recorded. Keep DedupOptions.Lease well above pauses the process can suffer.", innerException)
+    {
+        Key = key;
+        Epoch = epoch;
+    }
+
+    /// <summary>The store key.</summary>
+    public string Key { get; }
+
+    /// <summary>The epoch the lost claim had.</summary>
+    public long Epoch { get; }
+}
+
+/// <summary>A record exists for the key, but for another payload (the same id reused for a different message).</summary>
+public sealed class DedupConflictException : DedupException
+{
+    /// <summary>Creates the exception.</summary>
+    public DedupConflictException(string key, string fingerprint, string storedFingerprint)
+        : base($"Dedup conflict on '{key}': this message's fingerprint is {fingerprint} but the record holds {storedFingerprint}. The same id was used for a different payload; the message was not processed.")
+    {
+        Key = key;
+        Fingerprint = fingerprint;
+        StoredFingerprint = storedFingerprint;
+    }
+
+    /// <summary>The store key.</summary>
+    public string Key { get; }
+
+    /// <summary>This message's fingerprint.</summary>
+    public string Fingerprint { get; }
+
+    /// <summary>The fingerprint stored in the record.</summary>
+    public string StoredFingerprint { get; }
+}
+
+/// <summary>No dedup key could be built for the message (no MessageId, an empty or over-long custom key).</summary>
+public sealed class DedupKeyException : DedupException
+{
+    /// <summary>Creates the exception.</summary>
+    public DedupKeyException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+}

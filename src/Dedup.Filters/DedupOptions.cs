@@ -1,0 +1,88 @@
+namespace Dedup;
+
+/// <summary>Dedup's options. Validated at start: a bad value fails startup with a message naming it.</summary>
+public sealed class DedupOptions
+{
+    internal readonly HashSet<Type> Excluded = [];
+    internal readonly Dictionary<Type, Func<object, string>> CustomKeys = [];
+
+    /// <summary>Prefix of every store key. Default <c>dedup:</c>; 1 to 64 characters, no braces or whitespace.</summary>
+    public string KeyPrefix { get; set; } = "dedup:";
+
+    /// <summary>How long a completed record suppresses duplicates (the key's TTL). Default 24 h (the seed's); more than <see cref="Lease"/>.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How long a claim holds without renewal; renewed every third of it while the work runs. Default 30 s; 100 ms to 1 h.</summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a duplicate waits for a copy in flight before it is redelivered. Default 10 s (the seed's); 0 to 1 h.</summary>
+    public TimeSpan InFlightWait { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>What a duplicate does while another copy is in flight. Default <see cref="InFlightPolicy.Wait"/>.</summary>
+    public InFlightPolicy InFlight { get; set; } = InFlightPolicy.Wait;
+
+    /// <summary>What happens when the store cannot be reached. Default <see cref="StoreFailurePolicy.FailClosed"/>.</summary>
+    public StoreFailurePolicy StoreFailure { get; set; } = StoreFailurePolicy.FailClosed;
+
+    /// <summary>What happens to a message without a MessageId. Default <see cref="MissingMessageIdPolicy.Reject"/>.</summary>
+    public MissingMessageIdPolicy MissingMessageId { get; set; } = MissingMessageIdPolicy.Reject;
+
+    /// <summary>
+    /// How long a message that must be redelivered (store unavailable, in-flight wait ran out, lease lost) is held
+    /// before it is returned to the broker, so a redelivery loop does not spin. Default 1 s; 0 to 1 min.
+    /// </summary>
+    public TimeSpan RedeliveryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often a store call that failed transiently is retried (with the same owner token) before giving up. Default 2; 0 to 10.</summary>
+    public int StoreRetries { get; set; } = 2;
+
+    /// <summary>Store a fingerprint (SHA-256 of type, payload and scope) and report a conflict when the same id comes with another payload. Default true.</summary>
+    public bool Fingerprints { get; set; } = true;
+
+    /// <summary>Messages of type <typeparamref name="T"/> are not deduplicated.</summary>
+    public DedupOptions Exclude<T>()
+        where T : class
+    {
+        Excluded.Add(typeof(T));
+        return this;
+    }
+
+    /// <summary>Messages of type <typeparamref name="T"/> are keyed by a business key (hashed) instead of their MessageId.</summary>
+    public DedupOptions KeyFor<T>(Func<T, string> keySelector)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(keySelector);
+        CustomKeys[typeof(T)] = message => keySelector((T)message);
+        return this;
+    }
+}
+
+/// <summary>What a duplicate does while another copy of the message is in flight.</summary>
+public enum InFlightPolicy
+{
+    /// <summary>Wait (bounded by <see cref="DedupOptions.InFlightWait"/>), woken when the copy completes; then skip it. The safe default.</summary>
+    Wait,
+
+    /// <summary>Do not wait: return it to the broker at once for a later redelivery.</summary>
+    Redeliver,
+}
+
+/// <summary>What happens when the store cannot be reached.</summary>
+public enum StoreFailurePolicy
+{
+    /// <summary>The message is not acknowledged and is redelivered later: nothing lost, nothing run twice. The safe default.</summary>
+    FailClosed,
+
+    /// <summary>The message runs without dedup (warned and counted): availability over exactly-once.</summary>
+    FailOpen,
+}
+
+/// <summary>What happens to a message without a MessageId.</summary>
+public enum MissingMessageIdPolicy
+{
+    /// <summary>Fault with <see cref="DedupKeyException"/>: the message goes to the error queue with the reason.</summary>
+    Reject,
+
+    /// <summary>Process it without dedup, with a warning.</summary>
+    Process,
+}

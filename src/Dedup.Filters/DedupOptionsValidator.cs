@@ -1,0 +1,39 @@
+using Microsoft.Extensions.Options;
+
+namespace Dedup;
+
+/// <summary>Validates <see cref="DedupOptions"/> at start; each failure names the option, the rule and the value.</summary>
+internal sealed class DedupOptionsValidator : IValidateOptions<DedupOptions>
+{
+    static readonly System.Buffers.SearchValues<char> ForbiddenInPrefix = System.Buffers.SearchValues.Create("{} \t\r\n");
+
+    public ValidateOptionsResult Validate(string? name, DedupOptions options)
+    {
+        var failures = new List<string>();
+
+        if (string.IsNullOrEmpty(options.KeyPrefix) || options.KeyPrefix.Length > 64
+            || options.KeyPrefix.AsSpan().IndexOfAny(ForbiddenInPrefix) >= 0)
+            failures.Add($"Dedup:KeyPrefix must be 1 to 64 characters without braces or whitespace; it is '{options.KeyPrefix}'.");
+        Range(failures, nameof(DedupOptions.Lease), options.Lease, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        Range(failures, nameof(DedupOptions.InFlightWait), options.InFlightWait, TimeSpan.Zero, TimeSpan.FromHours(1));
+        Range(failures, nameof(DedupOptions.RedeliveryDelay), options.RedeliveryDelay, TimeSpan.Zero, TimeSpan.FromMinutes(1));
+        if (options.Retention <= options.Lease || options.Retention > TimeSpan.FromDays(365))
+            failures.Add($"Dedup:Retention must be longer than Dedup:Lease ({options.Lease}) and at most 365 days; it is {options.Retention}.");
+        if (options.StoreRetries is < 0 or > 10)
+            failures.Add($"Dedup:StoreRetries must be 0 to 10; it is {options.StoreRetries}.");
+        if (!Enum.IsDefined(options.InFlight))
+            failures.Add($"Dedup:InFlight must be Wait or Redeliver; it is {options.InFlight}.");
+        if (!Enum.IsDefined(options.StoreFailure))
+            failures.Add($"Dedup:StoreFailure must be FailClosed or FailOpen; it is {options.StoreFailure}.");
+        if (!Enum.IsDefined(options.MissingMessageId))
+            failures.Add($"Dedup:MissingMessageId must be Reject or Process; it is {options.MissingMessageId}.");
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    static void Range(List<string> failures, string option, TimeSpan value, TimeSpan min, TimeSpan max)
+    {
+        if (value < min || value > max)
+            failures.Add($"Dedup:{option} must be between {min} and {max}; it is {value}.");
+    }
+}

@@ -1,0 +1,79 @@
+using Dedup;
+using Dedup.Diagnostics;
+using Dedup.Execution;
+using Dedup.Protocol;
+using Dedup.Stores;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers Dedup: its options, the executor, and a store.</summary>
+public static class DedupServiceCollectionExtensions
+{
+    /// <summary>Registers Dedup's options (validated at start), metrics, the claim protocol and <see cref="IDedupExecutor"/>. Add a store too.</summary>
+    public static IServiceCollection AddDedup(this IServiceCollection services, Action<DedupOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<DedupOptions>();
+        if (configure is not null)
+            options.Configure(configure);
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DedupOptions>, DedupOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new DedupMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.TryAddSingleton<IDedupStore>(_ => throw new InvalidOperationException(
+            "No dedup store is registered. Call services.AddDedupRedisStore(\"host:6379\") for Redis, or services.AddDedupInMemoryStore() for one process."));
+        services.TryAddSingleton(sp => new ClaimCoordinator(
+            sp.GetRequiredService<IDedupStore>(),
+            sp.GetRequiredService<IOptions<DedupOptions>>(),
+            sp.GetRequiredService<DedupMetrics>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<ILogger<ClaimCoordinator>>() ?? NullLogger<ClaimCoordinator>.Instance));
+        services.TryAddSingleton<IDedupExecutor, DedupExecutor>();
+        return services;
+    }
+
+    /// <summary>Uses Redis as the store, connecting with a StackExchange.Redis configuration string (e.g. <c>localhost:6379</c>).</summary>
+    /// <exception cref="ArgumentException">The configuration string does not parse.</exception>
+    public static IServiceCollection AddDedupRedisStore(this IServiceCollection services, string configuration)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(configuration);
+        ConfigurationOptions parsed;
+        try
+        {
+            parsed = ConfigurationOptions.Parse(configuration);
+        }
+        catch (Exception exception) when (exception is ArgumentException or FormatException)
+        {
+            throw new ArgumentException($"The dedup Redis configuration '{configuration}' does not parse: {exception.Message}. Use the StackExchange.Redis form 'host:port[,password=...][,ssl=true]'.", nameof(configuration), exception);
+        }
+
+        // Start even while Redis is down: claims then fail closed and messages are redelivered.
+        parsed.AbortOnConnectFail = false;
+        return services.AddDedupRedisStore(_ => ConnectionMultiplexer.Connect(parsed), ownsConnection: true);
+    }
+
+    /// <summary>Uses Redis as the store, on a connection the application provides.</summary>
+    public static IServiceCollection AddDedupRedisStore(this IServiceCollection services, Func<IServiceProvider, IConnectionMultiplexer> connection, bool ownsConnection = false)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        services.Replace(ServiceDescriptor.Singleton<IDedupStore>(sp => new RedisDedupStore(
+            connection(sp),
+            ownsConnection,
+            sp.GetRequiredService<IOptions<DedupOptions>>().Value.KeyPrefix,
+            sp.GetRequiredService<DedupMetrics>(),
+            (ILogger?)sp.GetService<ILogger<RedisDedupStore>>() ?? NullLogger.Instance)));
+        return services;
+    }
+
+    /// <summary>Uses process memory as the store: the embedded default, for a single process (records vanish with it).</summary>
+    public static IServiceCollection AddDedupInMemoryStore(this IServiceCollection services)
+    {
+        services.Replace(ServiceDescriptor.Singleton<IDedupStore>(sp => new InMemoryDedupStore(sp.GetService<TimeProvider>() ?? TimeProvider.System)));
+        return services;
+    }
+}

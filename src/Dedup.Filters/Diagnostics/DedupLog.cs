@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Logging;
+
+namespace Dedup.Diagnostics;
+
+/// <summary>Dedup's log messages, with fixed event ids.</summary>
+internal static partial class DedupLog
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Duplicate of {Key} skipped (epoch {Epoch})")]
+    public static partial void DuplicateSkipped(ILogger logger, string key, long epoch);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Duplicate of {Key} waited {WaitedMs} ms for the copy in flight, then was skipped")]
+    public static partial void InFlightWaited(ILogger logger, string key, long waitedMs);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Duplicate of {Key} still in flight after {WaitedMs} ms; it will be redelivered")]
+    public static partial void InFlightTimeout(ILogger logger, string key, long waitedMs);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Claim on {Key} taken over at epoch {Epoch}: the previous owner's lease expired (crash or pause); if it had run its side effect, the work runs again")]
+    public static partial void TakenOver(ILogger logger, string key, long epoch);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Lease on {Key} (epoch {Epoch}) lost while the work ran; the work was cancelled and its result not recorded")]
+    public static partial void LeaseLost(ILogger logger, string key, long epoch);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Dedup conflict on {Key}: fingerprint {Fingerprint}, stored {StoredFingerprint}")]
+    public static partial void Conflict(ILogger logger, string key, string fingerprint, string storedFingerprint);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Dedup store unavailable for {Key}; failing open: the message runs without dedup")]
+    public static partial void FailOpen(ILogger logger, string key, Exception exception);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "Could not release the claim on {Key} (epoch {Epoch}); it frees itself when the lease expires")]
+    public static partial void ReleaseFailed(ILogger logger, string key, long epoch, Exception exception);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "Lease renewal of {Key} failed transiently; retrying")]
+    public static partial void RenewFailed(ILogger logger, string key, Exception exception);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "Subscription to {Channel} failed; waiters fall back to the lease deadline")]
+    public static partial void SubscriptionFailed(ILogger logger, string channel, Exception exception);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Message {MessageType} on {InputAddress} has no MessageId; processing it without dedup (MissingMessageId = Process)")]
+    public static partial void NoMessageId(ILogger logger, string messageType, Uri? inputAddress);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "Completing {Key} failed transiently; retrying while the lease holds")]
+    public static partial void CompleteRetry(ILogger logger, string key, Exception exception);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "The work on {Key} ran but its result could not be recorded (store unavailable); a redelivery after the lease expires runs it again")]
+    public static partial void CompleteFailed(ILogger logger, string key, Exception exception);
+}

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Dedup.Diagnostics;
+
+/// <summary>
+/// Dedup's one <see cref="Meter"/> (<c>Dedup</c>): <c>dedup.messages</c> counts outcomes, <c>dedup.store.duration</c>
+/// times store operations, <c>dedup.store.errors</c> counts store failures.
+/// </summary>
+public sealed class DedupMetrics : IDisposable
+{
+    /// <summary>The meter and activity source name.</summary>
+    public const string Name = "Dedup";
+
+    /// <summary>Tag: the outcome of a message or execution.</summary>
+    public const string OutcomeTag = "dedup.outcome";
+
+    /// <summary>Tag: the store operation (claim, renew, complete, release).</summary>
+    public const string OperationTag = "dedup.operation";
+
+    readonly Meter _meter;
+    readonly Counter<long> _outcomes;
+    readonly Histogram<double> _storeDuration;
+    readonly Counter<long> _storeErrors;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a private one).</summary>
+    public DedupMetrics(IMeterFactory? meterFactory = null)
+    {
+        _meter = meterFactory?.Create(Name) ?? new Meter(Name);
+        _outcomes = _meter.CreateCounter<long>("dedup.messages", "{message}", "Messages and executions by dedup outcome.");
+        _storeDuration = _meter.CreateHistogram<double>("dedup.store.duration", "ms", "Duration of dedup store operations.");
+        _storeErrors = _meter.CreateCounter<long>("dedup.store.errors", "{error}", "Dedup store operations that failed (store unreachable, timeout, OOM).");
+    }
+
+    /// <summary>The activity source for dedup spans.</summary>
+    public static ActivitySource ActivitySource { get; } = new(Name);
+
+    internal void Outcome(string outcome) => _outcomes.Add(1, new KeyValuePair<string, object?>(OutcomeTag, outcome));
+
+    internal void StoreDuration(string operation, TimeSpan elapsed) =>
+        _storeDuration.Record(elapsed.TotalMilliseconds, new KeyValuePair<string, object?>(OperationTag, operation));
+
+    internal void StoreError(string operation) => _storeErrors.Add(1, new KeyValuePair<string, object?>(OperationTag, operation));
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}
+
+/// <summary>The values of <see cref="DedupMetrics.OutcomeTag"/>.</summary>
+public static class DedupOutcomes
+{
+    /// <summary>The first delivery: the work ran and its record was stored.</summary>
+    public const string First = "first";
+
+    /// <summary>A duplicate of a completed message: skipped (or replayed).</summary>
+    public const string Duplicate = "duplicate";
+
+    /// <summary>A duplicate that waited for the copy in flight, then was skipped.</summary>
+    public const string InFlightWaited = "in_flight_waited";
+
+    /// <summary>A duplicate whose wait for the copy in flight ran out: redelivered.</summary>
+    public const string InFlightTimeout = "in_flight_timeout";
+
+    /// <summary>A record exists with another payload fingerprint.</summary>
+    public const string Conflict = "conflict";
+
+    /// <summary>A claim was taken over after its owner's lease expired (a crash or a pause).</summary>
+    public const string TakenOver = "taken_over";
+
+    /// <summary>The lease was lost while the work ran; the result was not recorded.</summary>
+    public const string LeaseLost = "lease_lost";
+
+    /// <summary>The store failed; the message was redelivered (fail closed).</summary>
+    public const string StoreError = "store_error";
+
+    /// <summary>The store failed and the message ran without dedup (fail open).</summary>
+    public const string FailOpen = "fail_open";
+
+    /// <summary>The work failed; the claim was released.</summary>
+    public const string Released = "released";
+
+    /// <summary>The message had no MessageId and ran without dedup.</summary>
+    public const string NoKey = "no_key";
+}

@@ -1,0 +1,70 @@
+using System.Text.Json;
+using Dedup.Diagnostics;
+using Dedup.Protocol;
+
+namespace Dedup.Execution;
+
+/// <summary>The executor on the shared claim protocol (<see cref="ClaimCoordinator"/>); results are stored as JSON.</summary>
+internal sealed class DedupExecutor : IDedupExecutor
+{
+    const string ScopeName = "Dedup.Executor";
+
+    readonly ClaimCoordinator _coordinator;
+    readonly string _scope = DedupKey.Scope(ScopeName);
+
+    public DedupExecutor(ClaimCoordinator coordinator) => _coordinator = coordinator;
+
+    public Task<T> ExecuteAsync<T>(string key, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return ExecuteAsync(key, (_, token) => work(token), null, cancellationToken);
+    }
+
+    public async Task<T> ExecuteAsync<T>(string key, Func<DedupClaim, CancellationToken, Task<T>> work, string? fingerprint = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(work);
+        var storeKey = DedupKey.ForCustomKey(_coordinator.Options.KeyPrefix, _scope, key);
+        var acquisition = await _coordinator.AcquireAsync(storeKey, fingerprint ?? string.Empty, cancellationToken).ConfigureAwait(false);
+        var metrics = _coordinator.Metrics;
+
+        switch (acquisition.Result.Outcome)
+        {
+            case ClaimOutcome.Duplicate:
+                metrics.Outcome(acquisition.Waited is null ? DedupOutcomes.Duplicate : DedupOutcomes.InFlightWaited);
+                return JsonSerializer.Deserialize<T>(acquisition.Result.Result.Span)!;
+            case ClaimOutcome.Conflict:
+                metrics.Outcome(DedupOutcomes.Conflict);
+                throw new DedupConflictException(storeKey, fingerprint ?? string.Empty, acquisition.Result.StoredFingerprint ?? string.Empty);
+        }
+
+        await using var claim = acquisition.Claim!;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, claim.Claim.LeaseLost);
+        T value;
+        try
+        {
+            value = await work(claim.Claim, linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (claim.IsLost)
+        {
+            metrics.Outcome(DedupOutcomes.LeaseLost);
+            throw new DedupLeaseLostException(storeKey, claim.Claim.Epoch, exception);
+        }
+        catch
+        {
+            await claim.ReleaseAsync().ConfigureAwait(false);
+            metrics.Outcome(DedupOutcomes.Released);
+            throw;
+        }
+
+        var record = JsonSerializer.SerializeToUtf8Bytes(value);
+        if (!await claim.CompleteAsync(record, cancellationToken).ConfigureAwait(false))
+        {
+            metrics.Outcome(DedupOutcomes.LeaseLost);
+            throw new DedupLeaseLostException(storeKey, claim.Claim.Epoch);
+        }
+
+        metrics.Outcome(DedupOutcomes.First);
+        return value;
+    }
+}

@@ -1,0 +1,52 @@
+using Dedup;
+using Dedup.MassTransit;
+using Dedup.Protocol;
+using Microsoft.Extensions.DependencyInjection;
+
+// Extensions live in MassTransit's namespace, as MassTransit's own UseXxx do.
+namespace MassTransit;
+
+/// <summary>Puts the dedup filter in front of consumers (<c>cfg.UseDedup(context)</c>).</summary>
+public static class DedupConfigurationExtensions
+{
+    /// <summary>
+    /// Deduplicates every consumer on every receive endpoint of the bus (call it before <c>ConfigureEndpoints</c>).
+    /// Needs <c>services.AddDedup(...)</c> and a store (<c>AddDedupRedisStore</c> or <c>AddDedupInMemoryStore</c>).
+    /// </summary>
+    public static void UseDedup<T>(this T configurator, IRegistrationContext context)
+        where T : IBusFactoryConfigurator
+    {
+        ArgumentNullException.ThrowIfNull(configurator);
+        var coordinator = Resolve(context);
+        configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
+        configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(coordinator.Options));
+    }
+
+    /// <summary>Deduplicates every consumer on this receive endpoint (call it before the consumers are configured).</summary>
+    public static void UseDedup(this IReceiveEndpointConfigurator configurator, IRegistrationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(configurator);
+        var coordinator = Resolve(context);
+        configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
+        DedupErrorPipe.Configure(configurator, coordinator.Options);
+    }
+
+    /// <summary>
+    /// The claim the current consumer holds (key, fencing epoch, lease-lost token), or null when the message is
+    /// not deduplicated.
+    /// </summary>
+    public static DedupClaim? GetDedupClaim(this ConsumeContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context is IDedupClaimContext claimContext)
+            return claimContext.Claim;
+        return context.TryGetPayload<DedupClaim>(out var claim) ? claim : null;
+    }
+
+    static ClaimCoordinator Resolve(IRegistrationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.GetService<ClaimCoordinator>()
+               ?? throw new InvalidOperationException("UseDedup needs services.AddDedup(...) and a store (AddDedupRedisStore or AddDedupInMemoryStore) in the container that MassTransit uses.");
+    }
+}

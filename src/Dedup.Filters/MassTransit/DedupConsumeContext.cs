@@ -1,0 +1,48 @@
+using System.Diagnostics.CodeAnalysis;
+using Dedup.Protocol;
+using MassTransit;
+using MassTransit.Context;
+
+namespace Dedup.MassTransit;
+
+/// <summary>
+/// The consume context the consumer sees while it owns a claim: its <see cref="CancellationToken"/> is also
+/// cancelled when the lease is lost, and it carries the <see cref="DedupClaim"/> (key, fencing epoch).
+/// </summary>
+internal sealed class DedupConsumeContext<TConsumer, TMessage> : ConsumerConsumeContextProxy<TConsumer, TMessage>, IDedupClaimContext
+    where TConsumer : class
+    where TMessage : class
+{
+    readonly CancellationToken _cancellationToken;
+
+    public DedupConsumeContext(ConsumerConsumeContext<TConsumer, TMessage> context, DedupClaim claim, CancellationToken cancellationToken)
+        : base(context, context.Consumer)
+    {
+        Claim = claim;
+        _cancellationToken = cancellationToken;
+    }
+
+    public DedupClaim Claim { get; }
+
+    public override CancellationToken CancellationToken => _cancellationToken;
+
+    // The claim is answered here, not stored as a payload of the shared receive context: two consumers of one
+    // message on one endpoint each hold their own claim.
+    public override bool TryGetPayload<T>([NotNullWhen(true)] out T payload)
+        where T : class
+    {
+        if (Claim is T claim)
+        {
+            payload = claim;
+            return true;
+        }
+
+        return base.TryGetPayload(out payload);
+    }
+}
+
+/// <summary>A context that carries a dedup claim.</summary>
+internal interface IDedupClaimContext
+{
+    DedupClaim Claim { get; }
+}

@@ -1,0 +1,196 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Dedup.Diagnostics;
+using Dedup.Protocol;
+using MassTransit;
+
+namespace Dedup.MassTransit;
+
+/// <summary>
+/// The consume filter: claims each message (scoped to endpoint + consumer), runs the consumer once, records
+/// completion, and skips duplicates. Built on the same <see cref="ClaimCoordinator"/> as the executor.
+/// </summary>
+internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsumeContext<TConsumer, TMessage>>
+    where TConsumer : class
+    where TMessage : class
+{
+    static readonly string ConsumerName = typeof(TConsumer).FullName ?? typeof(TConsumer).Name;
+    static readonly string MessageName = typeof(TMessage).FullName ?? typeof(TMessage).Name;
+
+    readonly ClaimCoordinator _coordinator;
+    readonly DedupOptions _options;
+    readonly Func<object, string>? _customKey;
+    (Uri? Address, string Scope) _scope;
+
+    public DedupFilter(ClaimCoordinator coordinator)
+    {
+        _coordinator = coordinator;
+        _options = coordinator.Options;
+        _options.CustomKeys.TryGetValue(typeof(TMessage), out _customKey);
+    }
+
+    public async Task Send(ConsumerConsumeContext<TConsumer, TMessage> context, IPipe<ConsumerConsumeContext<TConsumer, TMessage>> next)
+    {
+        var metrics = _coordinator.Metrics;
+        var logger = _coordinator.Logger;
+        var scope = Scope(context.ReceiveContext.InputAddress);
+        var key = BuildKey(context, scope);
+        if (key is null)
+        {
+            DedupLog.NoMessageId(logger, MessageName, context.ReceiveContext.InputAddress);
+            metrics.Outcome(DedupOutcomes.NoKey);
+            await next.Send(context).ConfigureAwait(false);
+            return;
+        }
+
+        var fingerprint = _options.Fingerprints ? Fingerprint(context.Message, scope) : string.Empty;
+
+        Acquisition acquisition;
+        try
+        {
+            acquisition = await _coordinator.AcquireAsync(key, fingerprint, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (DedupStoreUnavailableException exception) when (_options.StoreFailure == StoreFailurePolicy.FailOpen)
+        {
+            DedupLog.FailOpen(logger, key, exception);
+            metrics.Outcome(DedupOutcomes.FailOpen);
+            await next.Send(context).ConfigureAwait(false);
+            return;
+        }
+        catch (DedupStoreUnavailableException)
+        {
+            metrics.Outcome(DedupOutcomes.StoreError);
+            throw;
+        }
+
+        switch (acquisition.Result.Outcome)
+        {
+            case ClaimOutcome.Duplicate:
+                // Returning without calling next: the consumer does not run, MassTransit still counts the message
+                // as consumed and acknowledges it.
+                if (acquisition.Waited is { } waited)
+                {
+                    DedupLog.InFlightWaited(logger, key, (long)waited.TotalMilliseconds);
+                    metrics.Outcome(DedupOutcomes.InFlightWaited);
+                }
+                else
+                {
+                    DedupLog.DuplicateSkipped(logger, key, acquisition.Result.Epoch);
+                    metrics.Outcome(DedupOutcomes.Duplicate);
+                }
+
+                return;
+
+            case ClaimOutcome.Conflict:
+                var stored = acquisition.Result.StoredFingerprint ?? string.Empty;
+                DedupLog.Conflict(logger, key, fingerprint, stored);
+                metrics.Outcome(DedupOutcomes.Conflict);
+                throw new DedupConflictException(key, fingerprint, stored);
+        }
+
+        await using var claim = acquisition.Claim!;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, claim.Claim.LeaseLost);
+        try
+        {
+            await next.Send(new DedupConsumeContext<TConsumer, TMessage>(context, claim.Claim, linked.Token)).ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            // Fenced by owner token and epoch: releases only if this claim still owns the key.
+            await claim.ReleaseAsync().ConfigureAwait(false);
+            if (claim.IsLost)
+            {
+                metrics.Outcome(DedupOutcomes.LeaseLost);
+                throw new DedupLeaseLostException(key, claim.Claim.Epoch, exception);
+            }
+
+            metrics.Outcome(DedupOutcomes.Released);
+            throw;
+        }
+
+        bool completed;
+        try
+        {
+            // Not the message's token: the work ran, so record it even while the bus stops.
+            completed = await claim.CompleteAsync(ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (DedupStoreUnavailableException)
+        {
+            metrics.Outcome(DedupOutcomes.StoreError);
+            throw;
+        }
+
+        if (!completed)
+        {
+            DedupLog.LeaseLost(logger, key, claim.Claim.Epoch);
+            metrics.Outcome(DedupOutcomes.LeaseLost);
+            throw new DedupLeaseLostException(key, claim.Claim.Epoch);
+        }
+
+        metrics.Outcome(DedupOutcomes.First);
+    }
+
+    public void Probe(ProbeContext context)
+    {
+        var scope = context.CreateFilterScope("dedup");
+        scope.Add("consumer", ConsumerName);
+        scope.Add("keyPrefix", _options.KeyPrefix);
+        scope.Add("lease", _options.Lease);
+        scope.Add("retention", _options.Retention);
+        scope.Add("key", _customKey is null ? "messageId" : "custom");
+    }
+
+    string? BuildKey(ConsumerConsumeContext<TConsumer, TMessage> context, string scope)
+    {
+        if (_customKey is not null)
+        {
+            string custom;
+            try
+            {
+                custom = _customKey(context.Message);
+            }
+            catch (Exception exception)
+            {
+                throw new DedupKeyException($"The dedup key selector for {MessageName} threw: {exception.Message}", exception);
+            }
+
+            return DedupKey.ForCustomKey(_options.KeyPrefix, scope, custom);
+        }
+
+        var messageId = context.GetOriginalMessageId();
+        if (messageId is { } id && id != Guid.Empty)
+            return DedupKey.ForMessageId(_options.KeyPrefix, scope, id);
+
+        if (_options.MissingMessageId == MissingMessageIdPolicy.Process)
+            return null;
+
+        throw new DedupKeyException(
+            $"Message {MessageName} on {context.ReceiveContext.InputAddress} has no MessageId, so it cannot be deduplicated. Send it with a MessageId (AMQP message_id as a Guid), key the type with DedupOptions.KeyFor<T>(), or set DedupOptions.MissingMessageId = Process.");
+    }
+
+    string Scope(Uri inputAddress)
+    {
+        var cached = _scope;
+        if (cached.Address == inputAddress)
+            return cached.Scope;
+
+        // Endpoint + consumer type: each fan-out consumer processes a message once.
+        var scope = DedupKey.Scope(string.Concat(inputAddress.AbsolutePath, "|", ConsumerName));
+        _scope = (inputAddress, scope);
+        return scope;
+    }
+
+    static string Fingerprint(TMessage message, string scope)
+    {
+        // Over the message itself, not the envelope: a redelivery with a new envelope is not a conflict.
+        var body = JsonSerializer.SerializeToUtf8Bytes(message, message.GetType());
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(MessageName));
+        hash.AppendData(Encoding.UTF8.GetBytes(scope));
+        hash.AppendData(body);
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        hash.GetHashAndReset(digest);
+        return Convert.ToHexStringLower(digest[..16]);
+    }
+}

@@ -1,0 +1,42 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Dedup.Protocol;
+
+/// <summary>
+/// Builds store keys: <c>&lt;prefix&gt;{&lt;scope&gt;:&lt;id&gt;}</c>. Only parsed or hashed parts enter a key (a Guid, a
+/// SHA-256), never raw header text; the braces are a Redis Cluster hash tag.
+/// </summary>
+public static class DedupKey
+{
+    /// <summary>The longest custom key accepted before hashing (characters).</summary>
+    public const int MaxCustomKeyLength = 4096;
+
+    /// <summary>Hashes a scope name (endpoint + consumer type, or an executor scope) to 16 hex digits.</summary>
+    public static string Scope(string scopeName)
+    {
+        ArgumentNullException.ThrowIfNull(scopeName);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.UTF8.GetBytes(scopeName), hash);
+        return Convert.ToHexStringLower(hash[..8]);
+    }
+
+    /// <summary>The key of a message id within a scope.</summary>
+    public static string ForMessageId(string prefix, string scope, Guid messageId) =>
+        string.Concat(prefix, "{", scope, ":", messageId.ToString("N"), "}");
+
+    /// <summary>The key of a custom (business) key within a scope: the custom key is hashed (SHA-256, base64url).</summary>
+    /// <exception cref="DedupKeyException">The custom key is empty or longer than <see cref="MaxCustomKeyLength"/>.</exception>
+    public static string ForCustomKey(string prefix, string scope, string customKey)
+    {
+        if (string.IsNullOrEmpty(customKey))
+            throw new DedupKeyException("The custom dedup key is empty. Return a non-empty business key (a payment id, say) from the key selector.");
+        if (customKey.Length > MaxCustomKeyLength)
+            throw new DedupKeyException($"The custom dedup key is {customKey.Length} characters long; the limit is {MaxCustomKeyLength}. Use a shorter business key.");
+
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.UTF8.GetBytes(customKey), hash);
+        return string.Concat(prefix, "{", scope, ":", Base64Url.EncodeToString(hash), "}");
+    }
+}

@@ -1,0 +1,181 @@
+using Dedup.Protocol;
+
+namespace Dedup.Stores;
+
+/// <summary>
+/// The claim protocol in process memory: the embedded default and single-process use. Same contract as the Redis
+/// store (the contract suite runs against both); records vanish with the process.
+/// </summary>
+internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
+{
+    readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    readonly Lock _lock = new();
+    readonly WatchRegistry _watches = new();
+    readonly TimeProvider _time;
+    readonly ITimer _sweeper;
+
+    public InMemoryDedupStore(TimeProvider time)
+    {
+        _time = time;
+        _sweeper = time.CreateTimer(_ => Sweep(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+    }
+
+    /// <summary>The number of records held (expired ones included until the next sweep).</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+                return _entries.Count;
+        }
+    }
+
+    public ValueTask<ClaimResult> ClaimAsync(string key, string owner, string fingerprint, TimeSpan lease, TimeSpan retention, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            var entry = Live(key, now);
+            var mismatch = entry is { Fingerprint.Length: > 0 } && fingerprint.Length > 0 && entry.Fingerprint != fingerprint;
+            switch (entry?.State)
+            {
+                case State.Completed:
+                    return new(mismatch
+                        ? new ClaimResult(ClaimOutcome.Conflict, entry.Epoch, StoredFingerprint: entry.Fingerprint)
+                        : new ClaimResult(ClaimOutcome.Duplicate, entry.Epoch, Result: entry.Result));
+                case State.InProgress when entry.Owner == owner:
+                    entry.LeaseDeadline = now + lease;
+                    return new(new ClaimResult(ClaimOutcome.Claimed, entry.Epoch));
+                case State.InProgress when mismatch:
+                    return new(new ClaimResult(ClaimOutcome.Conflict, entry.Epoch, StoredFingerprint: entry.Fingerprint));
+                case State.InProgress when entry.LeaseDeadline > now:
+                    return new(new ClaimResult(ClaimOutcome.Busy, entry.Epoch, entry.LeaseDeadline - now));
+            }
+
+            var outcome = entry?.State == State.InProgress ? ClaimOutcome.TakenOver : ClaimOutcome.Claimed;
+            var claimed = new Entry
+            {
+                State = State.InProgress,
+                Owner = owner,
+                Epoch = (entry?.Epoch ?? 0) + 1,
+                LeaseDeadline = now + lease,
+                Fingerprint = fingerprint,
+                ExpiresAt = now + retention,
+            };
+            _entries[key] = claimed;
+            return new(new ClaimResult(outcome, claimed.Epoch));
+        }
+    }
+
+    public ValueTask<bool> RenewAsync(string key, string owner, long epoch, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            var entry = Owned(key, owner, epoch, now);
+            if (entry?.State != State.InProgress)
+                return new(false);
+            entry.LeaseDeadline = now + lease;
+            return new(true);
+        }
+    }
+
+    public ValueTask<bool> CompleteAsync(string key, string owner, long epoch, ReadOnlyMemory<byte> result, TimeSpan retention, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            var entry = Owned(key, owner, epoch, now);
+            if (entry?.State == State.Completed)
+                return new(true);
+            if (entry?.State != State.InProgress)
+                return new(false);
+            entry.State = State.Completed;
+            entry.Result = result.ToArray();
+            entry.ExpiresAt = now + retention;
+        }
+
+        _watches.Fire(key);
+        return new(true);
+    }
+
+    public ValueTask<bool> ReleaseAsync(string key, string owner, long epoch, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            var entry = Owned(key, owner, epoch, now);
+            if (entry?.State == State.Released)
+                return new(true);
+            if (entry?.State != State.InProgress)
+                return new(false);
+            entry.State = State.Released;
+            entry.Fingerprint = string.Empty;
+        }
+
+        _watches.Fire(key);
+        return new(true);
+    }
+
+    public KeyWatch Watch(string key) => _watches.Register(key);
+
+    /// <summary>Removes a key (a test hook standing for an operator's DEL or an eviction).</summary>
+    internal void Remove(string key)
+    {
+        lock (_lock)
+            _entries.Remove(key);
+    }
+
+    public void Dispose() => _sweeper.Dispose();
+
+    Entry? Live(string key, DateTimeOffset now)
+    {
+        if (!_entries.TryGetValue(key, out var entry))
+            return null;
+        if (entry.ExpiresAt > now)
+            return entry;
+        _entries.Remove(key);
+        return null;
+    }
+
+    Entry? Owned(string key, string owner, long epoch, DateTimeOffset now)
+    {
+        var entry = Live(key, now);
+        return entry is not null && entry.Owner == owner && entry.Epoch == epoch ? entry : null;
+    }
+
+    void Sweep()
+    {
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            foreach (var (key, entry) in _entries)
+            {
+                if (entry.ExpiresAt <= now)
+                    _entries.Remove(key);
+            }
+        }
+    }
+
+    enum State
+    {
+        InProgress,
+        Completed,
+        Released,
+    }
+
+    sealed class Entry
+    {
+        public State State;
+        public string Owner = string.Empty;
+        public long Epoch;
+        public DateTimeOffset LeaseDeadline;
+        public string Fingerprint = string.Empty;
+        public byte[] Result = [];
+        public DateTimeOffset ExpiresAt;
+    }
+}

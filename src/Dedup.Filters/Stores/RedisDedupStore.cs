@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using Dedup.Diagnostics;
+using Dedup.Protocol;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Dedup.Stores;
+
+/// <summary>The claim protocol on Redis: every transition is one Lua script (<see cref="RedisScripts"/>).</summary>
+internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
+{
+    readonly IConnectionMultiplexer _connection;
+    readonly bool _ownsConnection;
+    readonly RedisChannel _channel;
+    readonly RedisValue _channelValue;
+    readonly WatchRegistry _watches = new();
+    readonly DedupMetrics _metrics;
+    readonly ILogger _logger;
+    readonly Lock _subscribeLock = new();
+    Task? _subscription;
+
+    public RedisDedupStore(IConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, DedupMetrics metrics, ILogger logger)
+    {
+        _connection = connection;
+        _ownsConnection = ownsConnection;
+        var channel = keyPrefix + "__events";
+        _channel = RedisChannel.Literal(channel);
+        _channelValue = channel;
+        _metrics = metrics;
+        _logger = logger;
+        _connection.ConnectionRestored += (_, _) => _watches.FireAll();
+    }
+
+    IDatabase Database => _connection.GetDatabase();
+
+    public async ValueTask<ClaimResult> ClaimAsync(string key, string owner, string fingerprint, TimeSpan lease, TimeSpan retention, CancellationToken cancellationToken)
+    {
+        // The subscription must exist before any claim can answer Busy, or a completion could go unseen.
+        await EnsureSubscribedAsync().ConfigureAwait(false);
+        var reply = await EvaluateAsync("claim", RedisScripts.Claim, key,
+            [owner, fingerprint, Milliseconds(lease), Milliseconds(retention)], cancellationToken).ConfigureAwait(false);
+
+        var parts = (RedisResult[])reply!;
+        var outcome = (ClaimOutcome)(int)parts[0];
+        var epoch = (long)parts[1];
+        return outcome switch
+        {
+            ClaimOutcome.Busy => new ClaimResult(outcome, epoch, TimeSpan.FromMilliseconds((long)parts[2])),
+            ClaimOutcome.Duplicate => new ClaimResult(outcome, epoch, Result: ((byte[]?)parts[2]) ?? []),
+            ClaimOutcome.Conflict => new ClaimResult(outcome, epoch, StoredFingerprint: (string?)parts[2]),
+            _ => new ClaimResult(outcome, epoch),
+        };
+    }
+
+    public async ValueTask<bool> RenewAsync(string key, string owner, long epoch, TimeSpan lease, CancellationToken cancellationToken) =>
+        (long)(await EvaluateAsync("renew", RedisScripts.Renew, key, [owner, epoch, Milliseconds(lease)], cancellationToken).ConfigureAwait(false)) == 1;
+
+    public async ValueTask<bool> CompleteAsync(string key, string owner, long epoch, ReadOnlyMemory<byte> result, TimeSpan retention, CancellationToken cancellationToken) =>
+        (long)(await EvaluateAsync("complete", RedisScripts.Complete, key,
+            [owner, epoch, result, Milliseconds(retention), _channelValue], cancellationToken).ConfigureAwait(false)) == 1;
+
+    public async ValueTask<bool> ReleaseAsync(string key, string owner, long epoch, CancellationToken cancellationToken) =>
+        (long)(await EvaluateAsync("release", RedisScripts.Release, key, [owner, epoch, _channelValue], cancellationToken).ConfigureAwait(false)) == 1;
+
+    public KeyWatch Watch(string key) => _watches.Register(key);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_ownsConnection)
+            await _connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    async Task<RedisResult> EvaluateAsync(string operation, string script, string key, RedisValue[] values, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            // The string overload sends EVALSHA and falls back to EVAL on NOSCRIPT (survives SCRIPT FLUSH / restarts).
+            return await Database.ScriptEvaluateAsync(script, [key], values).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is RedisConnectionException or RedisTimeoutException or ObjectDisposedException
+                                              || (exception is RedisServerException server && IsTransientServerError(server)))
+        {
+            _metrics.StoreError(operation);
+            throw new DedupStoreUnavailableException(
+                $"Redis did not complete the dedup {operation} of '{key}': {exception.Message}. The message is not acknowledged and will be retried; check that Redis is reachable and not at maxmemory.",
+                exception);
+        }
+        finally
+        {
+            _metrics.StoreDuration(operation, Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    // OOM (maxmemory with noeviction), LOADING (restart with persistence), BUSY (a slow script), MASTERDOWN,
+    // READONLY (a failover in progress) and TRYAGAIN are conditions that pass: the claim fails closed.
+    static bool IsTransientServerError(RedisServerException exception) =>
+        exception.Message.StartsWith("OOM", StringComparison.Ordinal)
+        || exception.Message.StartsWith("LOADING", StringComparison.Ordinal)
+        || exception.Message.StartsWith("BUSY", StringComparison.Ordinal)
+        || exception.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
+        || exception.Message.StartsWith("READONLY", StringComparison.Ordinal)
+        || exception.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)
+        || exception.Message.Contains("OOM command not allowed", StringComparison.Ordinal);
+
+    Task EnsureSubscribedAsync()
+    {
+        var task = _subscription;
+        if (task is { IsCompletedSuccessfully: true })
+            return Task.CompletedTask;
+
+        lock (_subscribeLock)
+        {
+            // A failed subscription is tried again on the next claim.
+            if (_subscription is null || _subscription.IsFaulted || _subscription.IsCanceled)
+                _subscription = SubscribeAsync();
+            task = _subscription;
+        }
+
+        return AwaitSubscription(task);
+
+        async Task AwaitSubscription(Task pending)
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            catch (Exception exception)
+            {
+                // Waiters still wake when the lease they were told about runs out; log and go on.
+                DedupLog.SubscriptionFailed(_logger, _channel.ToString(), exception);
+            }
+        }
+    }
+
+    Task SubscribeAsync() =>
+        _connection.GetSubscriber().SubscribeAsync(_channel, (_, message) =>
+        {
+            if (!message.IsNullOrEmpty)
+                _watches.Fire(message!);
+        });
+
+    static long Milliseconds(TimeSpan value) => (long)Math.Ceiling(value.TotalMilliseconds);
+}
