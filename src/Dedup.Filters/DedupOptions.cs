@@ -1,10 +1,12 @@
+using MassTransit;
+
 namespace Dedup;
 
 /// <summary>Dedup's options. Validated at start: a bad value fails startup with a message naming it.</summary>
 public sealed class DedupOptions
 {
     internal readonly HashSet<Type> Excluded = [];
-    internal readonly Dictionary<Type, Func<object, string>> CustomKeys = [];
+    internal readonly Dictionary<Type, Func<ConsumeContext, string>> CustomKeys = [];
 
     /// <summary>Prefix of every store key. Default <c>dedup:</c>; 1 to 64 characters, no braces or whitespace.</summary>
     public string KeyPrefix { get; set; } = "dedup:";
@@ -52,7 +54,19 @@ public sealed class DedupOptions
         where T : class
     {
         ArgumentNullException.ThrowIfNull(keySelector);
-        CustomKeys[typeof(T)] = message => keySelector((T)message);
+        CustomKeys[typeof(T)] = context => keySelector(((ConsumeContext<T>)context).Message);
+        return this;
+    }
+
+    /// <summary>
+    /// Messages of type <typeparamref name="T"/> are keyed by a key taken from the whole consume context (a header, a
+    /// transport property such as a non-Guid AMQP <c>message_id</c>); the key is hashed, never stored raw.
+    /// </summary>
+    public DedupOptions KeyFor<T>(Func<ConsumeContext<T>, string> keySelector)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(keySelector);
+        CustomKeys[typeof(T)] = context => keySelector((ConsumeContext<T>)context);
         return this;
     }
 }

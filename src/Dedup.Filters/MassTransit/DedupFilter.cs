@@ -20,7 +20,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
 
     readonly ClaimCoordinator _coordinator;
     readonly DedupOptions _options;
-    readonly Func<object, string>? _customKey;
+    readonly Func<ConsumeContext, string>? _customKey;
     (Uri? Address, string Scope) _scope;
 
     public DedupFilter(ClaimCoordinator coordinator)
@@ -148,7 +148,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             string custom;
             try
             {
-                custom = _customKey(context.Message);
+                custom = _customKey(context);
             }
             catch (Exception exception)
             {
