@@ -62,7 +62,7 @@ public sealed class DedupOptions
     /// Messages of type <typeparamref name="T"/> are keyed by a key taken from the whole consume context (a header, a
     /// transport property such as a non-Guid AMQP <c>message_id</c>); the key is hashed, never stored raw.
     /// </summary>
-    public DedupOptions KeyFor<T>(Func<ConsumeContext<T>, string> keySelector)
+    public DedupOptions KeyFromContext<T>(Func<ConsumeContext<T>, string> keySelector)
         where T : class
     {
         ArgumentNullException.ThrowIfNull(keySelector);

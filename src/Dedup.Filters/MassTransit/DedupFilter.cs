@@ -102,7 +102,10 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             if (claim.IsLost)
             {
                 metrics.Outcome(DedupOutcomes.LeaseLost);
-                throw new DedupLeaseLostException(key, claim.Claim.Epoch, exception);
+
+                // The consumer's cancellation is not kept as the inner exception: MassTransit turns any exception whose
+                // base is an OperationCanceledException into a ConsumerCanceledException, which would hide this one.
+                throw new DedupLeaseLostException(key, claim.Claim.Epoch, exception is OperationCanceledException ? null : exception);
             }
 
             metrics.Outcome(DedupOutcomes.Released);
