@@ -6,8 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Dedup.Filters.Tests.Filter;
 
-/// <summary>The MassTransit filter on the test harness (in-memory transport), against every store.</summary>
-public abstract class FilterTests
+/// <summary>A MassTransit test harness bus (in-memory transport) with the dedup filter on the store under test.</summary>
+public abstract class BusTestBase
 {
     /// <summary>Registers the store under test.</summary>
     protected abstract void AddStore(IServiceCollection services);
@@ -52,7 +52,11 @@ public abstract class FilterTests
 
     protected static Task Publish(TestBus bus, object message, Guid messageId) =>
         bus.Harness.Bus.Publish(message, message.GetType(), ctx => ctx.MessageId = messageId);
+}
 
+/// <summary>The MassTransit filter on the test harness (in-memory transport), against every store.</summary>
+public abstract class FilterTests : BusTestBase
+{
     [Fact]
     public async Task SameMessageIdThreeTimes_RunsTheConsumerOnce()
     {

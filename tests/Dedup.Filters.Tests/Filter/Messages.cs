@@ -41,7 +41,7 @@ public sealed class ChargeConsumer(Ledger ledger) : IConsumer<ChargePayment>
         if (ledger.HoldConsumers)
         {
             ledger.Started.TrySetResult(context.GetDedupClaim());
-            await ledger.Gate.Task.WaitAsync(context.CancellationToken);
+            await ledger.Gate.Task.WaitAsync(TimeSpan.FromSeconds(60), context.CancellationToken);
         }
 
         if (Interlocked.Decrement(ref ledger.FailuresLeft) >= 0)
@@ -69,5 +69,29 @@ public sealed class HeartbeatConsumer(Ledger ledger) : IConsumer<Heartbeat>
     {
         Interlocked.Increment(ref ledger.Heartbeats);
         return Task.CompletedTask;
+    }
+}
+
+public sealed record QuoteRequest(string Sku, int Quantity);
+
+public sealed record QuoteReply(string Sku, decimal Price, Guid QuoteId);
+
+/// <summary>A request/response consumer: every run makes a new QuoteId, so a replayed reply is recognisable.</summary>
+public sealed class QuoteConsumer(Ledger ledger) : IConsumer<QuoteRequest>
+{
+    public async Task Consume(ConsumeContext<QuoteRequest> context)
+    {
+        ledger.Claims.Enqueue(context.GetDedupClaim());
+        if (ledger.HoldConsumers)
+        {
+            ledger.Started.TrySetResult(context.GetDedupClaim());
+            await ledger.Gate.Task.WaitAsync(TimeSpan.FromSeconds(60), context.CancellationToken);
+        }
+
+        if (Interlocked.Decrement(ref ledger.FailuresLeft) >= 0)
+            throw new InvalidOperationException("quote failed (test)");
+
+        ledger.Runs.AddOrUpdate(Guid.Empty, 1, (_, n) => n + 1);
+        await context.RespondAsync(new QuoteReply(context.Message.Sku, 9.5m * context.Message.Quantity, Guid.NewGuid()));
     }
 }
