@@ -16,7 +16,7 @@ public abstract class BusTestBase
     protected abstract Task RemoveKeyAsync(IServiceProvider provider, string key);
 
     protected async Task<TestBus> StartAsync(Action<DedupOptions>? configure = null, Action<IBusRegistrationConfigurator>? consumers = null,
-        Action<IInMemoryBusFactoryConfigurator>? bus = null)
+        Action<IInMemoryBusFactoryConfigurator, IBusRegistrationContext>? bus = null)
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -39,7 +39,7 @@ public abstract class BusTestBase
             x.UsingInMemory((context, cfg) =>
             {
                 cfg.ConcurrentMessageLimit = 32;
-                bus?.Invoke(cfg);
+                bus?.Invoke(cfg, context);
                 cfg.UseDedup(context);
                 cfg.ConfigureEndpoints(context);
             });
@@ -102,7 +102,7 @@ public abstract class FilterTests : BusTestBase
     [Fact]
     public async Task ConsumerFailsTwiceThenSucceeds_RunsThreeTimesAndCompletesOnce()
     {
-        await using var bus = await StartAsync(bus: cfg => cfg.UseMessageRetry(r => r.Immediate(5)));
+        await using var bus = await StartAsync(bus: (cfg, _) => cfg.UseMessageRetry(r => r.Immediate(5)));
         bus.Ledger.FailuresLeft = 2;
         var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 5m));
 

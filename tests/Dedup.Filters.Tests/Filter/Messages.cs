@@ -95,3 +95,17 @@ public sealed class QuoteConsumer(Ledger ledger) : IConsumer<QuoteRequest>
         await context.RespondAsync(new QuoteReply(context.Message.Sku, 9.5m * context.Message.Quantity, Guid.NewGuid()));
     }
 }
+
+public sealed record PaymentCharged(Guid PaymentId);
+
+/// <summary>Publishes an event, then fails while the ledger says so: shows what a failed attempt sends.</summary>
+public sealed class NotifyingConsumer(Ledger ledger) : IConsumer<ChargePayment>
+{
+    public async Task Consume(ConsumeContext<ChargePayment> context)
+    {
+        await context.Publish(new PaymentCharged(context.Message.PaymentId));
+        if (Interlocked.Decrement(ref ledger.FailuresLeft) >= 0)
+            throw new InvalidOperationException("failed after publishing (test)");
+        ledger.Runs.AddOrUpdate(context.Message.PaymentId, 1, (_, n) => n + 1);
+    }
+}

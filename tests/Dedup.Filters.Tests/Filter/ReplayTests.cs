@@ -99,7 +99,7 @@ public abstract class ReplayTests : BusTestBase
     public async Task FailedAttempt_StoresNoReply_AndTheRetryAnswers()
     {
         await using var bus = await StartAsync(o => o.InFlightWait = TimeSpan.FromSeconds(30), x => x.AddConsumer<QuoteConsumer>(),
-            cfg => cfg.UseMessageRetry(r => r.Immediate(3)));
+            (cfg, _) => cfg.UseMessageRetry(r => r.Immediate(3)));
         bus.Ledger.FailuresLeft = 1;
         var id = Guid.NewGuid();
 
