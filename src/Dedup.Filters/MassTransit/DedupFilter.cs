@@ -45,6 +45,8 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
         }
 
         var fingerprint = _options.Fingerprints ? Fingerprint(context.Message, scope) : string.Empty;
+        using var activity = DedupMetrics.ActivitySource.StartActivity("dedup.consume");
+        activity?.SetTag("dedup.key", key);
 
         Acquisition acquisition;
         try
@@ -64,6 +66,8 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             throw;
         }
 
+        activity?.SetTag(DedupMetrics.OutcomeTag, acquisition.Result.Outcome.ToString());
+        activity?.SetTag("dedup.epoch", acquisition.Result.Epoch);
         switch (acquisition.Result.Outcome)
         {
             case ClaimOutcome.Duplicate:
