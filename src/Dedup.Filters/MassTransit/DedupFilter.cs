@@ -4,6 +4,7 @@ using System.Text.Json;
 using Dedup.Diagnostics;
 using Dedup.Protocol;
 using MassTransit;
+using MassTransit.Serialization;
 
 namespace Dedup.MassTransit;
 
@@ -21,7 +22,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
     readonly ClaimCoordinator _coordinator;
     readonly DedupOptions _options;
     readonly Func<ConsumeContext, string>? _customKey;
-    (Uri? Address, string Scope) _scope;
+    ScopeCache? _scope; // replaced whole (one reference write), never torn between address and scope
 
     public DedupFilter(ClaimCoordinator coordinator)
     {
@@ -218,19 +219,19 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
     string Scope(Uri inputAddress)
     {
         var cached = _scope;
-        if (cached.Address == inputAddress)
+        if (cached is not null && cached.Address == inputAddress)
             return cached.Scope;
 
         // Endpoint + consumer type: each fan-out consumer processes a message once.
         var scope = DedupKey.Scope(string.Concat(inputAddress.AbsolutePath, "|", ConsumerName));
-        _scope = (inputAddress, scope);
+        _scope = new ScopeCache(inputAddress, scope);
         return scope;
     }
 
     static string Fingerprint(TMessage message, string scope)
     {
         // Over the message itself, not the envelope: a redelivery with a new envelope is not a conflict.
-        var body = JsonSerializer.SerializeToUtf8Bytes(message, message.GetType());
+        var body = JsonSerializer.SerializeToUtf8Bytes(message, message.GetType(), SystemTextJsonMessageSerializer.Options);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(Encoding.UTF8.GetBytes(MessageName));
         hash.AppendData(Encoding.UTF8.GetBytes(scope));
@@ -239,4 +240,6 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
         hash.GetHashAndReset(digest);
         return Convert.ToHexStringLower(digest[..16]);
     }
+
+    sealed record ScopeCache(Uri Address, string Scope);
 }
