@@ -4,6 +4,8 @@ using System.Text.Json;
 using Dedup.Diagnostics;
 using Dedup.Protocol;
 using MassTransit;
+using MassTransit.Events;
+using MassTransit.Metadata;
 using MassTransit.Serialization;
 
 namespace Dedup.MassTransit;
@@ -135,6 +137,8 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             }
 
             metrics.Outcome(DedupOutcomes.Released);
+            if (_options.RecordFaults)
+                context.ReceiveContext.GetOrAddPayload(() => new FailedClaims()).Fingerprints[key] = fingerprint;
             throw;
         }
 
@@ -166,6 +170,15 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             return;
 
         var record = ReplyRecord.Decode(stored);
+        if (record.Fault is { } exceptions)
+        {
+            DedupLog.FaultReplayed(_coordinator.Logger, key);
+            await context.RespondAsync<Fault<TMessage>>(new FaultEvent<TMessage>(context.Message, context.MessageId, HostMetadataCache.Host,
+                exceptions.Select(e => e.ToExceptionInfo()), [.. context.SupportedMessageTypes])).ConfigureAwait(false);
+            _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
+            return;
+        }
+
         if (record.TooLarge)
         {
             DedupLog.ReplyTooLarge(_coordinator.Logger, key, record.Size, _options.MaxReplyBytes);

@@ -2,6 +2,7 @@ using Dedup.Diagnostics;
 using Dedup.Filters.Tests.Filter;
 using Dedup.Testing;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Dedup.Filters.Tests.RabbitMq;
 
@@ -80,7 +81,7 @@ public sealed class RabbitMqEndToEndTests(RabbitMqFixture rabbit, RedisFixture r
         bus.Ledger.HoldConsumers = true;
         var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 5m));
         var outcomes = new List<string>();
-        using var listener = MetricsListener.Outcomes(outcomes);
+        using var listener = MetricsListener.Outcomes(outcomes, bus.Provider.GetRequiredService<DedupMetrics>());
 
         await bus.SendAsync(payment, id);
         await bus.Ledger.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
@@ -103,7 +104,7 @@ public sealed class RabbitMqEndToEndTests(RabbitMqFixture rabbit, RedisFixture r
         await using var redisServer = await RedisServer.StartAsync();
         await using var bus = await RabbitBus.StartAsync<ChargeConsumer>(rabbit.Server, redisServer);
         var outcomes = new List<string>();
-        using var listener = MetricsListener.Outcomes(outcomes);
+        using var listener = MetricsListener.Outcomes(outcomes, bus.Provider.GetRequiredService<DedupMetrics>());
         var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 7m));
 
         await redisServer.StopAsync();

@@ -1,6 +1,8 @@
+using Dedup.Diagnostics;
 using Dedup.Filters.Tests.Filter;
 using Dedup.Testing;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Dedup.Filters.Tests.RabbitMq;
 
@@ -65,5 +67,25 @@ public sealed class RabbitMqReplayTests(RabbitMqFixture rabbit, RedisFixture red
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (await rabbit.Server.QueueMessageCountAsync(bus.Queue + "_error") != 1)
             await Task.Delay(50, timeout.Token);
+    }
+
+    [Fact]
+    public async Task WithRecordFaults_ADuplicateOfAFailedRequestGetsTheSameFault_AndDoesNotRun()
+    {
+        await using var bus = await RabbitBus.StartAsync<QuoteConsumer>(rabbit.Server, redis.Server, o => o.RecordFaults = true);
+        bus.Ledger.FailuresLeft = 100;
+        var id = Guid.NewGuid();
+
+        var outcomes = new List<string>();
+        using var listener = MetricsListener.Outcomes(outcomes, bus.Provider.GetRequiredService<DedupMetrics>());
+        var first = await Assert.ThrowsAsync<RequestFaultException>(() =>
+            bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("fig", 1), id, Timeout));
+        await MetricsListener.WaitForAsync(outcomes, Diagnostics.DedupOutcomes.FaultRecorded);
+        var second = await Assert.ThrowsAsync<RequestFaultException>(() =>
+            bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("fig", 1), id, Timeout));
+
+        Assert.Single(bus.Ledger.Claims);
+        Assert.Equal(first.Fault!.Exceptions[0].Message, second.Fault!.Exceptions[0].Message);
+        Assert.Equal(1, await rabbit.Server.QueueMessageCountAsync(bus.Queue + "_error")); // only the original
     }
 }
