@@ -42,4 +42,11 @@ fi
 
 dotnet test Dedup.sln -c Release "$@"
 
+# The library packs, with its README inside the package.
+dotnet pack src/Dedup.Filters/Dedup.Filters.csproj -c Release -o artifacts/pack --nologo
+pkg=$(ls artifacts/pack/Dedup.Filters.*.nupkg | grep -v symbols | head -n 1)
+# A zip's central directory holds the file names uncompressed.
+grep -qa 'README.md' "$pkg" || { echo "test.sh: README.md is missing from $pkg" >&2; exit 1; }
+echo "test.sh: packed $pkg"
+
 # further checks (benchmark smoke, compose config) are added below by their issues
