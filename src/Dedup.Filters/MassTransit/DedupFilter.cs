@@ -1,12 +1,8 @@
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using Dedup.Diagnostics;
 using Dedup.Protocol;
 using MassTransit;
 using MassTransit.Events;
 using MassTransit.Metadata;
-using MassTransit.Serialization;
 
 namespace Dedup.MassTransit;
 
@@ -47,7 +43,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             return;
         }
 
-        var fingerprint = _options.Fingerprints ? Fingerprint(context.Message, scope) : string.Empty;
+        var fingerprint = _options.Fingerprints ? MessageFingerprint.Compute(context.Message, MessageName, scope) : string.Empty;
         using var activity = DedupMetrics.ActivitySource.StartActivity("dedup.consume");
         activity?.SetTag("dedup.key", key);
 
@@ -239,19 +235,6 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
         var scope = DedupKey.Scope(string.Concat(inputAddress.AbsolutePath, "|", ConsumerName));
         _scope = new ScopeCache(inputAddress, scope);
         return scope;
-    }
-
-    static string Fingerprint(TMessage message, string scope)
-    {
-        // Over the message itself, not the envelope: a redelivery with a new envelope is not a conflict.
-        var body = JsonSerializer.SerializeToUtf8Bytes(message, message.GetType(), SystemTextJsonMessageSerializer.Options);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes(MessageName));
-        hash.AppendData(Encoding.UTF8.GetBytes(scope));
-        hash.AppendData(body);
-        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        hash.GetHashAndReset(digest);
-        return Convert.ToHexStringLower(digest[..16]);
     }
 
     sealed record ScopeCache(Uri Address, string Scope);

@@ -36,7 +36,7 @@ internal sealed class ClaimCoordinator
     /// <exception cref="DedupStoreUnavailableException">The store failed, also after the retries.</exception>
     public async Task<Acquisition> AcquireAsync(string key, string fingerprint, CancellationToken cancellationToken)
     {
-        var owner = Guid.NewGuid().ToString("N");
+        var owner = DedupKey.NewOwnerToken();
         var started = _time.GetTimestamp();
         KeyWatch? watch = null;
         try

@@ -22,9 +22,22 @@ public static class DedupKey
         return Convert.ToHexStringLower(hash[..8]);
     }
 
-    /// <summary>The key of a message id within a scope.</summary>
-    public static string ForMessageId(string prefix, string scope, Guid messageId) =>
-        string.Concat(prefix, "{", scope, ":", messageId.ToString("N"), "}");
+    /// <summary>The key of a message id within a scope: the Guid's 16 bytes in base64url (22 characters).</summary>
+    public static string ForMessageId(string prefix, string scope, Guid messageId)
+    {
+        // Compact on purpose: every byte of the key is paid once per record for the whole retention window.
+        Span<byte> bytes = stackalloc byte[16];
+        messageId.TryWriteBytes(bytes);
+        return string.Concat(prefix, "{", scope, ":", Base64Url.EncodeToString(bytes), "}");
+    }
+
+    /// <summary>A new owner token: 16 random bytes (a Guid) in base64url.</summary>
+    public static string NewOwnerToken()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        Guid.NewGuid().TryWriteBytes(bytes);
+        return Base64Url.EncodeToString(bytes);
+    }
 
     /// <summary>The key of a custom (business) key within a scope: the custom key is hashed (SHA-256, base64url).</summary>
     /// <exception cref="DedupKeyException">The custom key is empty or longer than <see cref="MaxCustomKeyLength"/>.</exception>

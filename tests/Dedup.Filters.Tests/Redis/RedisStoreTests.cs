@@ -48,7 +48,7 @@ public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
         var completedTtl = await _connection.GetDatabase().KeyTimeToLiveAsync(key);
 
         Assert.Matches(KeySchema(), key);
-        Assert.EndsWith(messageId.ToString("N") + "}", key, StringComparison.Ordinal);
+        Assert.EndsWith(System.Buffers.Text.Base64Url.EncodeToString(messageId.ToByteArray()) + "}", key, StringComparison.Ordinal);
         Assert.InRange(claimedTtl!.Value, TimeSpan.FromMinutes(59), TimeSpan.FromHours(1));
         Assert.InRange(completedTtl!.Value, TimeSpan.FromHours(23.9), Retention);
     }
@@ -121,6 +121,6 @@ public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
         }
     }
 
-    [GeneratedRegex(@"^schema:\{[0-9a-f]{16}:[0-9a-f]{32}\}$")]
+    [GeneratedRegex(@"^schema:\{[0-9a-f]{16}:[A-Za-z0-9_-]{22}\}$")]
     private static partial Regex KeySchema();
 }

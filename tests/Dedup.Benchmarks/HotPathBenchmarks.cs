@@ -1,0 +1,37 @@
+using BenchmarkDotNet.Attributes;
+using Dedup.MassTransit;
+using Dedup.Protocol;
+
+namespace Dedup.Benchmarks;
+
+/// <summary>The filter's hot paths per message, with allocations (<c>-- micro</c>).</summary>
+[MemoryDiagnoser]
+public class HotPathBenchmarks
+{
+    static readonly string Scope = DedupKey.Scope("/payments|Billing.ChargeConsumer");
+    static readonly Guid MessageId = Guid.NewGuid();
+    static readonly BenchMessage Message = new(Guid.NewGuid(), 0);
+    static readonly List<(object Message, Type Type)> Replies = [(new BenchMessage(Guid.NewGuid(), 2), typeof(BenchMessage))];
+    static readonly byte[] StoredReplies = ReplyRecord.Encode(Replies, 64 * 1024);
+
+    [Benchmark]
+    public string KeyForMessageId() => DedupKey.ForMessageId("dedup:", Scope, MessageId);
+
+    [Benchmark]
+    public string KeyForCustomKey() => DedupKey.ForCustomKey("dedup:", Scope, "payment-42");
+
+    [Benchmark]
+    public string ScopeHash() => DedupKey.Scope("/payments|Billing.ChargeConsumer");
+
+    [Benchmark]
+    public string Fingerprint() => MessageFingerprint.Compute(Message, "Dedup.Benchmarks.BenchMessage", Scope);
+
+    [Benchmark]
+    public byte[] EncodeEmptyResultRecord() => ReplyRecord.Encode([], 64 * 1024);
+
+    [Benchmark]
+    public byte[] EncodeReplyRecord() => ReplyRecord.Encode(Replies, 64 * 1024);
+
+    [Benchmark]
+    public int DecodeReplyRecord() => ReplyRecord.Decode(StoredReplies).Messages().Count();
+}
