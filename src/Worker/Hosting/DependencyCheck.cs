@@ -55,6 +55,7 @@ internal sealed class DependencyCheck : IHostedService
         options.ConnectTimeout = (int)_configuration.Redis.ConnectTimeout.TotalMilliseconds;
         options.ConnectRetry = 1;
         options.ClientName = "dedup-worker start-up check";
+        options.AllowAdmin = inspect; // CONFIG GET, to warn about eviction and persistence
         var shown = RedisSettings.Redact(configuration);
         try
         {
@@ -89,7 +90,7 @@ internal sealed class DependencyCheck : IHostedService
                 && config.TryGetValue("save", out var save) && string.IsNullOrWhiteSpace(save))
                 WorkerLog.RedisNoPersistence(_logger, role);
         }
-        catch (RedisException exception)
+        catch (Exception exception) when (exception is RedisException or RedisCommandException)
         {
             // Managed Redis services often disable CONFIG.
             WorkerLog.RedisConfigUnreadable(_logger, role, exception.Message);
