@@ -41,6 +41,16 @@ public sealed class DedupOptions
     /// <summary>Store a fingerprint (SHA-256 of type, payload and scope) and report a conflict when the same id comes with another payload. Default true.</summary>
     public bool Fingerprints { get; set; } = true;
 
+    /// <summary>What happens when the same id comes with another payload. Default <see cref="ConflictPolicy.Fault"/>.</summary>
+    public ConflictPolicy OnConflict { get; set; } = ConflictPolicy.Fault;
+
+    /// <summary>
+    /// The largest reply record stored for replay (the replies a consumer sent, serialised). Above it the record only
+    /// notes that the reply was too large, and a duplicate is skipped with a warning instead of answered. Default
+    /// 64 KiB; 0 (never store replies) to 16 MiB.
+    /// </summary>
+    public int MaxReplyBytes { get; set; } = 64 * 1024;
+
     /// <summary>Messages of type <typeparamref name="T"/> are not deduplicated.</summary>
     public DedupOptions Exclude<T>()
         where T : class
@@ -62,7 +72,7 @@ public sealed class DedupOptions
     /// Messages of type <typeparamref name="T"/> are keyed by a key taken from the whole consume context (a header, a
     /// transport property such as a non-Guid AMQP <c>message_id</c>); the key is hashed, never stored raw.
     /// </summary>
-    public DedupOptions KeyFor<T>(Func<ConsumeContext<T>, string> keySelector)
+    public DedupOptions KeyFromContext<T>(Func<ConsumeContext<T>, string> keySelector)
         where T : class
     {
         ArgumentNullException.ThrowIfNull(keySelector);
@@ -99,4 +109,17 @@ public enum MissingMessageIdPolicy
 
     /// <summary>Process it without dedup, with a warning.</summary>
     Process,
+}
+
+/// <summary>What happens when a message's id matches a record made for another payload (fingerprint).</summary>
+public enum ConflictPolicy
+{
+    /// <summary>Fault with <see cref="DedupConflictException"/>: the message goes to the error queue, naming the key and both fingerprints. The safe default.</summary>
+    Fault,
+
+    /// <summary>Run the consumer anyway, without dedup (warned and counted).</summary>
+    ProcessAsNew,
+
+    /// <summary>Acknowledge it without running the consumer (warned and counted); no stored reply is sent.</summary>
+    Skip,
 }

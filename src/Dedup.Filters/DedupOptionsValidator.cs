@@ -21,6 +21,10 @@ internal sealed class DedupOptionsValidator : IValidateOptions<DedupOptions>
             failures.Add($"Dedup:Retention must be longer than Dedup:Lease ({options.Lease}) and at most 365 days; it is {options.Retention}.");
         if (options.StoreRetries is < 0 or > 10)
             failures.Add($"Dedup:StoreRetries must be 0 to 10; it is {options.StoreRetries}.");
+        if (options.MaxReplyBytes is < 0 or > 16 * 1024 * 1024)
+            failures.Add($"Dedup:MaxReplyBytes must be 0 to 16777216 (16 MiB); it is {options.MaxReplyBytes}.");
+        if (!Enum.IsDefined(options.OnConflict))
+            failures.Add($"Dedup:OnConflict must be Fault, ProcessAsNew or Skip; it is {options.OnConflict}.");
         if (!Enum.IsDefined(options.InFlight))
             failures.Add($"Dedup:InFlight must be Wait or Redeliver; it is {options.InFlight}.");
         if (!Enum.IsDefined(options.StoreFailure))

@@ -20,8 +20,8 @@ internal static partial class DedupLog
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Lease on {Key} (epoch {Epoch}) lost while the work ran; the work was cancelled and its result not recorded")]
     public static partial void LeaseLost(ILogger logger, string key, long epoch);
 
-    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Dedup conflict on {Key}: fingerprint {Fingerprint}, stored {StoredFingerprint}")]
-    public static partial void Conflict(ILogger logger, string key, string fingerprint, string storedFingerprint);
+    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Dedup conflict on {Key}: fingerprint {Fingerprint}, stored {StoredFingerprint}; policy {Policy}")]
+    public static partial void Conflict(ILogger logger, string key, string fingerprint, string storedFingerprint, ConflictPolicy policy);
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Dedup store unavailable for {Key}; failing open: the message runs without dedup")]
     public static partial void FailOpen(ILogger logger, string key, Exception exception);
@@ -43,4 +43,7 @@ internal static partial class DedupLog
 
     [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "The work on {Key} ran but its result could not be recorded (store unavailable); a redelivery after the lease expires runs it again")]
     public static partial void CompleteFailed(ILogger logger, string key, Exception exception);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Duplicate of {Key} skipped without a reply: the original reply was {Size} bytes, over MaxReplyBytes ({MaxReplyBytes}), so it was not stored")]
+    public static partial void ReplyTooLarge(ILogger logger, string key, int size, int maxReplyBytes);
 }

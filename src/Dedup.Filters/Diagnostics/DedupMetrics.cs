@@ -55,6 +55,9 @@ public static class DedupOutcomes
     /// <summary>A duplicate of a completed message: skipped (or replayed).</summary>
     public const string Duplicate = "duplicate";
 
+    /// <summary>A duplicate request answered with the stored reply (counted besides duplicate / in_flight_waited).</summary>
+    public const string Replayed = "replayed";
+
     /// <summary>A duplicate that waited for the copy in flight, then was skipped.</summary>
     public const string InFlightWaited = "in_flight_waited";
 

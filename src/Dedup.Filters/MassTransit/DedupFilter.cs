@@ -80,20 +80,41 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
                     metrics.Outcome(DedupOutcomes.Duplicate);
                 }
 
+                await ReplayAsync(context, key, acquisition.Result.Result).ConfigureAwait(false);
                 return;
 
             case ClaimOutcome.Conflict:
                 var stored = acquisition.Result.StoredFingerprint ?? string.Empty;
-                DedupLog.Conflict(logger, key, fingerprint, stored);
+                DedupLog.Conflict(logger, key, fingerprint, stored, _options.OnConflict);
                 metrics.Outcome(DedupOutcomes.Conflict);
-                throw new DedupConflictException(key, fingerprint, stored);
+                switch (_options.OnConflict)
+                {
+                    case ConflictPolicy.Skip:
+                        return;
+                    case ConflictPolicy.ProcessAsNew:
+                        await next.Send(context).ConfigureAwait(false);
+                        return;
+                    default:
+                        throw new DedupConflictException(key, fingerprint, stored);
+                }
         }
 
         await using var claim = acquisition.Claim!;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, claim.Claim.LeaseLost);
+        var owned = new DedupConsumeContext<TConsumer, TMessage>(context, claim.Claim, linked.Token);
+        byte[] record;
         try
         {
-            await next.Send(new DedupConsumeContext<TConsumer, TMessage>(context, claim.Claim, linked.Token)).ConfigureAwait(false);
+            await next.Send(owned).ConfigureAwait(false);
+            var replies = owned.Replies;
+            if (replies.Count > 0)
+            {
+                // The reply is recorded only once its send finished (MassTransit #4990: a reply recorded before
+                // ConsumeCompleted can be lost); a failed send fails the attempt, which then records nothing.
+                await context.ConsumeCompleted.ConfigureAwait(false);
+            }
+
+            record = ReplyRecord.Encode(replies, _options.MaxReplyBytes);
         }
         catch (Exception exception)
         {
@@ -102,7 +123,10 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             if (claim.IsLost)
             {
                 metrics.Outcome(DedupOutcomes.LeaseLost);
-                throw new DedupLeaseLostException(key, claim.Claim.Epoch, exception);
+
+                // The consumer's cancellation is not kept as the inner exception: MassTransit turns any exception whose
+                // base is an OperationCanceledException into a ConsumerCanceledException, which would hide this one.
+                throw new DedupLeaseLostException(key, claim.Claim.Epoch, exception is OperationCanceledException ? null : exception);
             }
 
             metrics.Outcome(DedupOutcomes.Released);
@@ -113,7 +137,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
         try
         {
             // Not the message's token: the work ran, so record it even while the bus stops.
-            completed = await claim.CompleteAsync(ReadOnlyMemory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+            completed = await claim.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false);
         }
         catch (DedupStoreUnavailableException)
         {
@@ -129,6 +153,24 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
         }
 
         metrics.Outcome(DedupOutcomes.First);
+    }
+
+    async Task ReplayAsync(ConsumeContext<TMessage> context, string key, ReadOnlyMemory<byte> stored)
+    {
+        if (stored.IsEmpty || (context.RequestId is null && context.ResponseAddress is null))
+            return;
+
+        var record = ReplyRecord.Decode(stored);
+        if (record.TooLarge)
+        {
+            DedupLog.ReplyTooLarge(_coordinator.Logger, key, record.Size, _options.MaxReplyBytes);
+            return;
+        }
+
+        // Sent to this duplicate's ResponseAddress with this duplicate's RequestId: the retrying requester gets it.
+        foreach (var (message, type) in record.Messages())
+            await context.RespondAsync(message, type).ConfigureAwait(false);
+        _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
     }
 
     public void Probe(ProbeContext context)

@@ -119,13 +119,6 @@ internal sealed class ActiveClaim : IAsyncDisposable
             }
 
             var started = _time.GetTimestamp();
-            if (started >= Volatile.Read(ref _leaseDeadline))
-            {
-                // No renewal succeeded within the lease: another owner may hold the key now.
-                MarkLost();
-                return;
-            }
-
             try
             {
                 if (await _store.RenewAsync(Claim.Key, _owner, Claim.Epoch, _options.Lease, _stop.Token).ConfigureAwait(false))
@@ -144,7 +137,15 @@ internal sealed class ActiveClaim : IAsyncDisposable
             }
             catch (DedupStoreUnavailableException exception)
             {
-                // Unknown, not lost: try again at the next tick; the local deadline decides.
+                // Unknown, not lost, while the lease may still hold; once no renewal has succeeded within a lease,
+                // another owner may hold the key: stop the work. (A late but successful renewal is fine: the store,
+                // not this clock, decides who owns the key.)
+                if (_time.GetTimestamp() >= Volatile.Read(ref _leaseDeadline))
+                {
+                    MarkLost();
+                    return;
+                }
+
                 DedupLog.RenewFailed(_logger, Claim.Key, exception);
             }
         }

@@ -5,7 +5,7 @@ namespace Dedup.Worker.Consumers;
 /// <summary>
 /// The dedup key of a message from a producer that is not MassTransit: the AMQP <c>message_id</c> property, as
 /// published. A Guid is normalised (any format and case give the same key); any other string is used as is (the
-/// library hashes it, it never enters a key raw). Used with <c>o.KeyFor&lt;ExternalPayment&gt;(AmqpMessageId.Key)</c>.
+/// library hashes it, it never enters a key raw). Used with <c>o.KeyFromContext&lt;ExternalPayment&gt;(AmqpMessageId.Key)</c>.
 /// </summary>
 public static class AmqpMessageId
 {

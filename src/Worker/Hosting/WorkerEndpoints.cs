@@ -22,7 +22,7 @@ internal static class WorkerEndpoints
 
     /// <summary>The dedup options the endpoints need on top of the configured ones.</summary>
     public static void ConfigureDedup(DedupOptions options) =>
-        options.KeyFor<ExternalPayment>((ConsumeContext<ExternalPayment> context) => AmqpMessageId.Key(context));
+        options.KeyFromContext<ExternalPayment>((ConsumeContext<ExternalPayment> context) => AmqpMessageId.Key(context));
 
     /// <summary>Puts the dedup filter on the bus and configures the three receive endpoints.</summary>
     public static void ConfigureWorkerEndpoints(this IBusFactoryConfigurator cfg, IBusRegistrationContext context, WorkerSettings settings)

@@ -1,0 +1,237 @@
+using Dedup.Execution;
+using Dedup.Filters.Tests.Support;
+using Dedup.Protocol;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Dedup.Filters.Tests.Contract;
+
+/// <summary>The seed's <c>execute(id, func)</c> done right, against every store; includes the seed-bug tests.</summary>
+public abstract class ExecutorContractTests
+{
+    /// <summary>Registers the store under test.</summary>
+    protected abstract void AddStore(IServiceCollection services);
+
+    /// <summary>Removes a key behind the protocol's back (an operator's DEL).</summary>
+    protected abstract Task RemoveKeyAsync(string key);
+
+    protected (IDedupExecutor Executor, ObservedStore Store, ServiceProvider Provider) Build(Action<DedupOptions>? configure = null)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddDedup(o =>
+        {
+            o.KeyPrefix = "exec-" + Guid.NewGuid().ToString("N")[..8] + ":";
+            configure?.Invoke(o);
+        });
+        AddStore(services);
+        var provider = services.BuildServiceProvider();
+        var store = new ObservedStore(provider.GetRequiredService<IDedupStore>());
+        var coordinator = ActivatorUtilities.CreateInstance<ClaimCoordinator>(provider, store);
+        return (new DedupExecutor(coordinator), store, provider);
+    }
+
+    static long Fib(int n) => n < 2 ? n : Fib(n - 1) + Fib(n - 2);
+
+    [Fact]
+    public async Task Execute_SameKeyTwice_RunsOnceAndReturnsTheStoredResult()
+    {
+        var (executor, _, provider) = Build();
+        await using var _ = provider;
+        var runs = 0;
+
+        var first = await executor.ExecuteAsync("fibonacci:10", _ => { runs++; return Task.FromResult(Fib(10)); });
+        var second = await executor.ExecuteAsync("fibonacci:10", _ => { runs++; return Task.FromResult(-1L); });
+
+        Assert.Equal(55, first);
+        Assert.Equal(55, second);
+        Assert.Equal(1, runs);
+    }
+
+    // Seed bug 2: the seed checks for the result outside the lock and not again after acquiring it, so a caller
+    // that waited on the lock runs the work a second time.
+    [Fact]
+    public async Task Execute_TwentyConcurrentCallers_RunTheWorkOnceAndAllGetItsResult()
+    {
+        var (executor, store, provider) = Build(o => o.InFlightWait = TimeSpan.FromSeconds(30));
+        await using var _ = provider;
+        var runs = 0;
+        var waitersRegistered = store.WatchesRegistered(19);
+
+        var calls = Enumerable.Range(0, 20).Select(_ => Task.Run(() => executor.ExecuteAsync("report:1", async _ =>
+        {
+            Interlocked.Increment(ref runs);
+            await waitersRegistered; // hold the claim until every other caller is waiting on it
+            return "done";
+        }))).ToArray();
+        var results = await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1, runs);
+        Assert.All(results, r => Assert.Equal("done", r));
+    }
+
+    [Fact]
+    public async Task Execute_WaitingCaller_IsWokenByTheCompletionNotByTheLease()
+    {
+        var (executor, store, provider) = Build(o =>
+        {
+            o.Lease = TimeSpan.FromMinutes(2);
+            o.InFlightWait = TimeSpan.FromMinutes(1);
+        });
+        await using var _ = provider;
+        var release = new TaskCompletionSource();
+        var first = executor.ExecuteAsync("slow:1", async _ => { await release.Task; return 1; });
+        var waiting = store.WatchesRegistered(1);
+        var second = Task.Run(() => executor.ExecuteAsync("slow:1", _ => Task.FromResult(2)));
+        await waiting;
+
+        release.SetResult();
+
+        // Without the notification the waiter would sleep until its minute-long wait ran out.
+        Assert.Equal(1, await second.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, await first);
+    }
+
+    [Fact]
+    public async Task Execute_WorkThrows_ReleasesSoTheNextCallRunsIt()
+    {
+        var (executor, _, provider) = Build();
+        await using var _ = provider;
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            executor.ExecuteAsync<int>("flaky:1", _ => throw new InvalidOperationException("boom")));
+        var result = await executor.ExecuteAsync("flaky:1", _ => Task.FromResult(7));
+
+        Assert.Equal(7, result);
+    }
+
+    // Seed bug 3: the seed's lock TTL is never renewed, so work longer than it runs twice concurrently.
+    [Fact]
+    public async Task Execute_WorkLongerThanTheLease_KeepsItsClaimAndRunsOnce()
+    {
+        var (executor, store, provider) = Build(o =>
+        {
+            o.Lease = TimeSpan.FromSeconds(1);
+            o.InFlightWait = TimeSpan.FromSeconds(20);
+        });
+        await using var _ = provider;
+        var runs = 0;
+        var started = new TaskCompletionSource();
+
+        var first = executor.ExecuteAsync("long:1", async token =>
+        {
+            Interlocked.Increment(ref runs);
+            started.SetResult();
+            await Task.Delay(TimeSpan.FromMilliseconds(3500), token); // three and a half leases long
+            return "first";
+        });
+        await started.Task;
+        await Task.Delay(TimeSpan.FromMilliseconds(2000)); // an unrenewed lease would have expired by now
+        var second = await executor.ExecuteAsync("long:1", _ => { Interlocked.Increment(ref runs); return Task.FromResult("second"); });
+
+        Assert.Equal("first", await first);
+        Assert.Equal("first", second);
+        Assert.Equal(1, runs);
+    }
+
+    [Fact]
+    public async Task Execute_KeyRemovedWhileRunning_CancelsTheWorkAndThrowsLeaseLost()
+    {
+        var (executor, _, provider) = Build(o => o.Lease = TimeSpan.FromMilliseconds(300));
+        await using var _ = provider;
+        var started = new TaskCompletionSource<DedupClaim>();
+        var cancelled = false;
+
+        var run = executor.ExecuteAsync("lost:1", async (claim, token) =>
+        {
+            started.SetResult(claim);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, token);
+            }
+            catch (OperationCanceledException)
+            {
+                cancelled = true;
+                throw;
+            }
+
+            return 0;
+        });
+        var claim = await started.Task;
+        await RemoveKeyAsync(claim.Key);
+
+        var exception = await Assert.ThrowsAsync<DedupLeaseLostException>(() => run.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(cancelled);
+        Assert.True(claim.LeaseLost.IsCancellationRequested);
+        Assert.Equal(claim.Key, exception.Key);
+    }
+
+    [Fact]
+    public async Task Execute_InFlightWaitRunsOut_ThrowsInFlightTimeout()
+    {
+        var (executor, _, provider) = Build(o =>
+        {
+            o.Lease = TimeSpan.FromSeconds(30);
+            o.InFlightWait = TimeSpan.FromMilliseconds(300);
+        });
+        await using var _ = provider;
+        var release = new TaskCompletionSource();
+        var started = new TaskCompletionSource();
+        var first = executor.ExecuteAsync("busy:1", async _ => { started.SetResult(); await release.Task; return 1; });
+        await started.Task;
+
+        await Assert.ThrowsAsync<DedupInFlightTimeoutException>(() => executor.ExecuteAsync("busy:1", _ => Task.FromResult(2)));
+
+        release.SetResult();
+        Assert.Equal(1, await first);
+    }
+
+    [Fact]
+    public async Task Execute_RedeliverPolicy_DoesNotWait()
+    {
+        var (executor, store, provider) = Build(o =>
+        {
+            o.InFlight = InFlightPolicy.Redeliver;
+            o.InFlightWait = TimeSpan.FromMinutes(1);
+        });
+        await using var _ = provider;
+        var release = new TaskCompletionSource();
+        var started = new TaskCompletionSource();
+        var first = executor.ExecuteAsync("busy:2", async _ => { started.SetResult(); await release.Task; return 1; });
+        await started.Task;
+
+        await Assert.ThrowsAsync<DedupInFlightTimeoutException>(() => executor.ExecuteAsync("busy:2", _ => Task.FromResult(2)).WaitAsync(TimeSpan.FromSeconds(10)));
+
+        release.SetResult();
+        await first;
+    }
+
+    [Fact]
+    public async Task Execute_SameKeyWithOtherFingerprint_ThrowsConflict()
+    {
+        var (executor, _, provider) = Build();
+        await using var _ = provider;
+        await executor.ExecuteAsync("pay:1", (_, _) => Task.FromResult(1), fingerprint: "amount=10");
+
+        var conflict = await Assert.ThrowsAsync<DedupConflictException>(() =>
+            executor.ExecuteAsync("pay:1", (_, _) => Task.FromResult(2), fingerprint: "amount=99"));
+
+        Assert.Equal("amount=10", conflict.StoredFingerprint);
+    }
+
+    [Fact]
+    public async Task Execute_Retry_GetsAHigherEpochThanTheFailedAttempt()
+    {
+        var (executor, _, provider) = Build();
+        await using var _ = provider;
+        long firstEpoch = 0;
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => executor.ExecuteAsync<int>("epoch:1", (claim, _) =>
+        {
+            firstEpoch = claim.Epoch;
+            throw new InvalidOperationException("boom");
+        }));
+        var secondEpoch = await executor.ExecuteAsync("epoch:1", (claim, _) => Task.FromResult(claim.Epoch));
+
+        Assert.Equal(firstEpoch + 1, secondEpoch);
+    }
+}

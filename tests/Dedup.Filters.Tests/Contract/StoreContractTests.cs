@@ -1,0 +1,344 @@
+using Dedup.Protocol;
+
+namespace Dedup.Filters.Tests.Contract;
+
+/// <summary>
+/// The claim protocol's contract: every state transition of the README's table, run against every store.
+/// Times are real (the Redis store takes them from the server's clock), with leases short enough to wait out.
+/// </summary>
+public abstract class StoreContractTests
+{
+    static readonly TimeSpan Lease = TimeSpan.FromMilliseconds(300);
+    static readonly TimeSpan Retention = TimeSpan.FromMinutes(5);
+
+    protected abstract IDedupStore Store { get; }
+
+    /// <summary>Removes a key behind the protocol's back (an operator's DEL, an eviction).</summary>
+    protected abstract Task RemoveKeyAsync(string key);
+
+    protected static string NewKey() => DedupKey.ForMessageId("contract:", DedupKey.Scope("contract"), Guid.NewGuid());
+
+    protected static string NewOwner() => Guid.NewGuid().ToString("N");
+
+    static Task WaitOutLeaseAsync() => Task.Delay(Lease + TimeSpan.FromMilliseconds(150));
+
+    [Fact]
+    public async Task Claim_AbsentKey_ClaimsAtEpochOne()
+    {
+        var result = await Store.ClaimAsync(NewKey(), NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, result.Outcome);
+        Assert.Equal(1, result.Epoch);
+    }
+
+    [Fact]
+    public async Task Claim_SameOwnerAgain_ClaimsAgainAtSameEpoch()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+
+        var retried = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, retried.Outcome);
+        Assert.Equal(1, retried.Epoch);
+    }
+
+    [Fact]
+    public async Task Claim_LiveLeaseOfAnotherOwner_IsBusyWithTimeLeft()
+    {
+        var key = NewKey();
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Busy, result.Outcome);
+        Assert.Equal(1, result.Epoch);
+        Assert.InRange(result.LeaseRemaining, TimeSpan.FromMilliseconds(1), Lease);
+    }
+
+    [Fact]
+    public async Task Claim_ExpiredLease_TakesOverAtNextEpoch()
+    {
+        var key = NewKey();
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.TakenOver, result.Outcome);
+        Assert.Equal(2, result.Epoch);
+    }
+
+    [Fact]
+    public async Task Claim_CompletedKey_IsDuplicateWithResultRecord()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, 1, "55"u8.ToArray(), Retention, default);
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Duplicate, result.Outcome);
+        Assert.Equal("55"u8.ToArray(), result.Result.ToArray());
+    }
+
+    [Fact]
+    public async Task Claim_CompletedWithoutResult_IsDuplicateWithEmptyRecord()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Duplicate, result.Outcome);
+        Assert.True(result.Result.IsEmpty);
+    }
+
+    [Fact]
+    public async Task Claim_CompletedWithOtherFingerprint_IsConflictNamingStoredFingerprint()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp-a", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, 1, "r"u8.ToArray(), Retention, default);
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp-b", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Conflict, result.Outcome);
+        Assert.Equal("fp-a", result.StoredFingerprint);
+        Assert.True(result.Result.IsEmpty);
+    }
+
+    [Fact]
+    public async Task Claim_InProgressWithOtherFingerprint_IsConflict()
+    {
+        var key = NewKey();
+        await Store.ClaimAsync(key, NewOwner(), "fp-a", Lease, Retention, default);
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp-b", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Conflict, result.Outcome);
+    }
+
+    [Fact]
+    public async Task Claim_EmptyFingerprint_SkipsTheConflictCheck()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp-a", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+
+        var result = await Store.ClaimAsync(key, NewOwner(), string.Empty, Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Duplicate, result.Outcome);
+    }
+
+    [Fact]
+    public async Task Claim_AfterRetention_ClaimsAgain()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var retention = TimeSpan.FromMilliseconds(500);
+        await Store.ClaimAsync(key, owner, "fp", Lease, retention, default);
+        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, retention, default);
+        await Task.Delay(retention + TimeSpan.FromMilliseconds(200));
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, result.Outcome);
+    }
+
+    [Fact]
+    public async Task Renew_Owner_ExtendsTheLease()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+
+        Assert.True(await Store.RenewAsync(key, owner, 1, TimeSpan.FromSeconds(30), default));
+        await WaitOutLeaseAsync();
+        var other = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Busy, other.Outcome);
+    }
+
+    [Fact]
+    public async Task Renew_NotTheOwner_IsLost()
+    {
+        var key = NewKey();
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.False(await Store.RenewAsync(key, NewOwner(), 1, Lease, default));
+    }
+
+    [Fact]
+    public async Task Renew_AfterTakeover_IsLostForTheOldOwner()
+    {
+        var (key, old) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, old, "fp", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.False(await Store.RenewAsync(key, old, 1, Lease, default));
+    }
+
+    [Fact]
+    public async Task Complete_NotTheOwner_IsLostAndWritesNothing()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+
+        Assert.False(await Store.CompleteAsync(key, NewOwner(), 1, "x"u8.ToArray(), Retention, default));
+        var other = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Busy, other.Outcome);
+    }
+
+    [Fact]
+    public async Task Complete_StaleOwnerAfterTakeover_IsLostAndTheNewOwnerCompletes()
+    {
+        var (key, old, current) = (NewKey(), NewOwner(), NewOwner());
+        await Store.ClaimAsync(key, old, "fp", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+        var takeover = await Store.ClaimAsync(key, current, "fp", Lease, Retention, default);
+
+        Assert.False(await Store.CompleteAsync(key, old, 1, "stale"u8.ToArray(), Retention, default));
+        Assert.True(await Store.CompleteAsync(key, current, takeover.Epoch, "fresh"u8.ToArray(), Retention, default));
+        var duplicate = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal("fresh"u8.ToArray(), duplicate.Result.ToArray());
+    }
+
+    [Fact]
+    public async Task Complete_AfterLeaseExpiredWithoutTakeover_Succeeds()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+
+        Assert.True(await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default));
+    }
+
+    [Fact]
+    public async Task Complete_Repeated_IsIdempotentForTheSameOwner()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+
+        Assert.True(await Store.CompleteAsync(key, owner, 1, "r"u8.ToArray(), Retention, default));
+        Assert.True(await Store.CompleteAsync(key, owner, 1, "r"u8.ToArray(), Retention, default));
+    }
+
+    [Fact]
+    public async Task Complete_RemovedKey_IsLost()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await RemoveKeyAsync(key);
+
+        Assert.False(await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default));
+    }
+
+    [Fact]
+    public async Task Release_NotTheOwner_IsLostAndTheClaimStays()
+    {
+        var key = NewKey();
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.False(await Store.ReleaseAsync(key, NewOwner(), 1, default));
+        var other = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Busy, other.Outcome);
+    }
+
+    // Seed bug 1: the seed's release is a plain DEL, so an owner whose lock expired deletes the next owner's lock.
+    [Fact]
+    public async Task Release_ByExpiredOwnerAfterTakeover_DoesNotFreeTheNewOwnersClaim()
+    {
+        var (key, old) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, old, "fp", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.False(await Store.ReleaseAsync(key, old, 1, default));
+        var third = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Busy, third.Outcome);
+        Assert.Equal(2, third.Epoch);
+    }
+
+    [Fact]
+    public async Task Release_Owner_MakesTheKeyClaimableAtTheNextEpoch()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+
+        Assert.True(await Store.ReleaseAsync(key, owner, 1, default));
+        var next = await Store.ClaimAsync(key, NewOwner(), "other-fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
+        Assert.Equal(2, next.Epoch);
+    }
+
+    [Fact]
+    public async Task Release_Repeated_IsIdempotentForTheSameOwner()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+
+        Assert.True(await Store.ReleaseAsync(key, owner, 1, default));
+        Assert.True(await Store.ReleaseAsync(key, owner, 1, default));
+    }
+
+    [Fact]
+    public async Task Release_CompletedKey_IsLostAndTheRecordStays()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+
+        Assert.False(await Store.ReleaseAsync(key, owner, 1, default));
+        Assert.Equal(ClaimOutcome.Duplicate, (await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default)).Outcome);
+    }
+
+    [Fact]
+    public async Task Watch_FiresWhenTheOwnerCompletes()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", TimeSpan.FromSeconds(30), Retention, default);
+        using var watch = Store.Watch(key);
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+
+        await watch.Changed.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Watch_FiresWhenTheOwnerReleases()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        await Store.ClaimAsync(key, owner, "fp", TimeSpan.FromSeconds(30), Retention, default);
+        using var watch = Store.Watch(key);
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        await Store.ReleaseAsync(key, owner, 1, default);
+
+        await watch.Changed.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Watch_DoesNotFireForAnotherKey()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var watched = NewKey();
+        using var watch = Store.Watch(watched);
+        await Store.ClaimAsync(watched, NewOwner(), "fp", TimeSpan.FromSeconds(30), Retention, default);
+        await Store.ClaimAsync(watched, NewOwner(), "fp", Lease, Retention, default);
+        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        using var other = Store.Watch(key);
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+        await other.Changed.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.False(watch.Changed.IsCompleted);
+    }
+}

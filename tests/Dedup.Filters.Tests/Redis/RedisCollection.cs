@@ -1,0 +1,30 @@
+using Dedup.Diagnostics;
+using Dedup.Stores;
+using Dedup.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace Dedup.Filters.Tests.Redis;
+
+/// <summary>Tests that share one real redis-server (started by the fixture; Testcontainers when Docker answers).</summary>
+[CollectionDefinition("redis")]
+public sealed class RedisCollection : ICollectionFixture<RedisFixture>
+{
+}
+
+internal static class RedisTestConnections
+{
+    public static ConnectionMultiplexer Connect(string connectionString)
+    {
+        var options = ConfigurationOptions.Parse(connectionString);
+        options.AbortOnConnectFail = false;
+        options.ConnectTimeout = 2000;
+        options.SyncTimeout = 2000;
+        options.AsyncTimeout = 2000;
+        options.AllowAdmin = true;
+        return ConnectionMultiplexer.Connect(options);
+    }
+
+    public static RedisDedupStore Store(IConnectionMultiplexer connection, string prefix = "dedup:") =>
+        new(connection, ownsConnection: false, prefix, new DedupMetrics(), NullLogger.Instance);
+}
