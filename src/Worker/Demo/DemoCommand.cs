@@ -79,6 +79,7 @@ internal static class DemoCommand
 
         var bus = host.Services.GetRequiredService<IBus>();
         bus.ConnectReceiveObserver(probe);
+        bus.ConnectSendObserver(probe);
         bus.ConnectHandler<QuoteIssued>(replies.Record);
 
         Console.WriteLine($"Dedup demo: MassTransit in-memory transport, in-memory dedup store and ledger (seed {seed}).");
@@ -102,6 +103,9 @@ internal static class DemoCommand
             // Conflicting copies go last, once their originals completed, so what they meet is certain.
             await driver.SendAsync([.. plan.Conflicts.Select(c => (IReadOnlyList<PlannedMessage>)[c])], deadline.Token);
             await probe.WhenSettled(plan.Messages, deadline.Token);
+
+            // Every reply was sent before its request settled; wait until the requester has them all.
+            await replies.WhenReceived(probe.RepliesSent, deadline.Token);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {

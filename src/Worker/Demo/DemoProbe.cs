@@ -1,13 +1,15 @@
 using Dedup.Worker.Consumers;
+using Dedup.Worker.Contracts;
 using MassTransit;
 
 namespace Dedup.Worker.Demo;
 
 /// <summary>
 /// Watches the demo's bus: every delivery to the worker's queues that has finished (acknowledged, skipped, or moved
-/// to an error queue), so the demo waits for an event instead of a guess.
+/// to an error queue), and every reply sent (by a consumer or replayed by the filter), so the demo waits for events
+/// instead of a guess.
 /// </summary>
-internal sealed class DemoProbe : IReceiveObserver
+internal sealed class DemoProbe : IReceiveObserver, ISendObserver
 {
     static readonly string[] Queues = [ChargePaymentConsumer.Queue, GetQuoteConsumer.Queue, ExternalPaymentConsumer.Queue];
 
@@ -15,6 +17,10 @@ internal sealed class DemoProbe : IReceiveObserver
     readonly List<(int Target, TaskCompletionSource Done)> _waiters = [];
     int _settled;
     int _faulted;
+    int _repliesSent;
+
+    /// <summary>Replies (<see cref="QuoteIssued"/>) sent so far.</summary>
+    public int RepliesSent => Volatile.Read(ref _repliesSent);
 
     public int Settled => Volatile.Read(ref _settled);
 
@@ -54,6 +60,20 @@ internal sealed class DemoProbe : IReceiveObserver
         Settle(context);
         return Task.CompletedTask;
     }
+
+    public Task PreSend<T>(SendContext<T> context)
+        where T : class => Task.CompletedTask;
+
+    public Task PostSend<T>(SendContext<T> context)
+        where T : class
+    {
+        if (context.Message is QuoteIssued)
+            Interlocked.Increment(ref _repliesSent);
+        return Task.CompletedTask;
+    }
+
+    public Task SendFault<T>(SendContext<T> context, Exception exception)
+        where T : class => Task.CompletedTask;
 
     void Settle(ReceiveContext context)
     {
