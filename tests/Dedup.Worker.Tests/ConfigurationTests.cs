@@ -1,5 +1,5 @@
 using System.Globalization;
-using Dedup.Worker.Tests.Servers;
+using Dedup.Testing;
 using Dedup.Worker.Tests.Support;
 using Xunit;
 
@@ -34,7 +34,7 @@ public sealed class ConfigurationTests(WorkerServers servers)
         await using var scope = await servers.NewScopeAsync("down");
         var environment = new Dictionary<string, string>(scope.Environment)
         {
-            ["RabbitMq__Port"] = Binaries.FreePort().ToString(CultureInfo.InvariantCulture),
+            ["RabbitMq__Port"] = FreePort.Next().ToString(CultureInfo.InvariantCulture),
             ["RabbitMq__ConnectTimeout"] = "00:00:02",
         };
 
@@ -62,7 +62,7 @@ public sealed class ConfigurationTests(WorkerServers servers)
         await using var scope = await servers.NewScopeAsync("noredis");
         var environment = new Dictionary<string, string>(scope.Environment)
         {
-            ["Redis__Configuration"] = $"127.0.0.1:{Binaries.FreePort()}",
+            ["Redis__Configuration"] = $"127.0.0.1:{FreePort.Next()}",
             ["Redis__ConnectTimeout"] = "00:00:02",
         };
 

@@ -1,4 +1,4 @@
-using Dedup.Worker.Tests.Servers;
+using Dedup.Testing;
 using Xunit;
 
 namespace Dedup.Worker.Tests.Support;
@@ -32,10 +32,8 @@ public sealed class WorkerServers : IAsyncLifetime
     internal async Task<WorkerScope> NewScopeAsync(string name)
     {
         var id = $"{name}-{Interlocked.Increment(ref _scopes)}";
-        var add = await RabbitMq.CtlAsync("add_vhost", id);
-        Assert.True(add.ExitCode == 0, add.Output);
-        var permissions = await RabbitMq.CtlAsync("set_permissions", "-p", id, RabbitMq.Username, ".*", ".*", ".*");
-        Assert.True(permissions.ExitCode == 0, permissions.Output);
+        await RabbitMq.CtlAsync("add_vhost", id);
+        await RabbitMq.CtlAsync("set_permissions", "-p", id, RabbitMq.Username, ".*", ".*", ".*");
         return await WorkerScope.CreateAsync(this, id);
     }
 }
