@@ -101,6 +101,8 @@ internal static class DemoCommand
             await probe.WhenSettled(mainTraffic, deadline.Token);
 
             // Conflicting copies go last, once their originals completed, so what they meet is certain.
+            if (plan.Conflicts.Count > 0)
+                progress.Report($"sending {plan.Conflicts.Count} conflicting copies: expect as many 'Dedup conflict' errors");
             await driver.SendAsync([.. plan.Conflicts.Select(c => (IReadOnlyList<PlannedMessage>)[c])], deadline.Token);
             await probe.WhenSettled(plan.Messages, deadline.Token);
 
