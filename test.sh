@@ -50,3 +50,18 @@ grep -qa 'README.md' "$pkg" || { echo "test.sh: README.md is missing from $pkg" 
 echo "test.sh: packed $pkg"
 
 # further checks (benchmark smoke, compose config) are added below by their issues
+
+# Worker: the embedded demo (in-memory transport and store) exits non-zero unless every message ran exactly once.
+dotnet run --project src/Worker -c Release --no-build -- demo
+
+# Worker: the publish output deploy/Dockerfile copies, and the compose file, validated by Debian's docker-compose
+# (no Docker engine needed for "config").
+dotnet publish src/Worker/Worker.csproj -c Release -o artifacts/worker --nologo
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "test.sh: installing docker-compose from Debian's packages (to validate deploy/docker-compose.yml)"
+  if [ "$(id -u)" -eq 0 ]; then sudo_=(); else sudo_=(sudo); fi
+  "${sudo_[@]}" apt-get update
+  "${sudo_[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker-compose
+fi
+docker-compose -f deploy/docker-compose.yml --profile traffic config -q
+echo "test.sh: deploy/docker-compose.yml is valid; worker published to artifacts/worker"

@@ -1,0 +1,41 @@
+using Dedup.Worker.Hosting;
+using Dedup.Worker.Settings;
+using Microsoft.Extensions.Configuration;
+
+namespace Dedup.Worker.Health;
+
+/// <summary>
+/// <c>Dedup.Worker health</c>: asks a running worker's health endpoint (<c>Worker:Health:Port</c>, same configuration
+/// as the worker) and exits 0 when it answers 200. The container image has no curl; this is its health check.
+/// </summary>
+internal static class HealthCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var configuration = new ConfigurationBuilder()
+            .SetBasePath(AppContext.BaseDirectory)
+            .AddJsonFile("appsettings.json", optional: true)
+            .AddEnvironmentVariables()
+            .AddCommandLine(args)
+            .Build();
+        var port = configuration.GetSection(WorkerSettings.Section).Get<WorkerSettings>()?.Health.Port ?? 0;
+        if (port <= 0)
+        {
+            await Console.Error.WriteLineAsync("Worker:Health:Port is 0, so the worker serves no health endpoint; set it (e.g. Worker__Health__Port=8080).");
+            return ExitCodes.ConfigurationInvalid;
+        }
+
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            using var response = await client.GetAsync(new Uri($"http://127.0.0.1:{port}/health"));
+            Console.WriteLine(await response.Content.ReadAsStringAsync());
+            return response.IsSuccessStatusCode ? ExitCodes.Ok : ExitCodes.CheckFailed;
+        }
+        catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
+        {
+            await Console.Error.WriteLineAsync($"No answer from http://127.0.0.1:{port}/health: {exception.Message}");
+            return ExitCodes.CheckFailed;
+        }
+    }
+}

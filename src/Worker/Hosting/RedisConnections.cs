@@ -1,0 +1,50 @@
+using Dedup.Worker.Settings;
+using StackExchange.Redis;
+
+namespace Dedup.Worker.Hosting;
+
+/// <summary>
+/// The worker's Redis connections: one for the dedup store and, when <c>Ledger:Redis</c> names another server, one
+/// for the ledger. Connected lazily without aborting, so after a successful start an outage is ridden out (claims
+/// fail closed, messages are redelivered); <see cref="DependencyCheck"/> makes the start itself fail fast.
+/// </summary>
+internal sealed class RedisConnections : IAsyncDisposable
+{
+    readonly Lazy<ConnectionMultiplexer> _dedup;
+    readonly Lazy<ConnectionMultiplexer>? _ledger;
+
+    public RedisConnections(RedisSettings redis, LedgerSettings ledger)
+    {
+        DedupConfiguration = redis.Configuration;
+        LedgerConfiguration = string.IsNullOrWhiteSpace(ledger.Redis) ? redis.Configuration : ledger.Redis;
+        _dedup = new(() => Connect(DedupConfiguration));
+        if (!string.Equals(LedgerConfiguration, DedupConfiguration, StringComparison.Ordinal))
+            _ledger = new(() => Connect(LedgerConfiguration));
+    }
+
+    public string DedupConfiguration { get; }
+
+    public string LedgerConfiguration { get; }
+
+    public IConnectionMultiplexer Dedup => _dedup.Value;
+
+    public IConnectionMultiplexer Ledger => (_ledger ?? _dedup).Value;
+
+    public bool SeparateLedger => _ledger is not null;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_dedup.IsValueCreated)
+            await _dedup.Value.DisposeAsync();
+        if (_ledger is { IsValueCreated: true })
+            await _ledger.Value.DisposeAsync();
+    }
+
+    static ConnectionMultiplexer Connect(string configuration)
+    {
+        var options = ConfigurationOptions.Parse(configuration);
+        options.AbortOnConnectFail = false;
+        options.ClientName ??= "dedup-worker";
+        return ConnectionMultiplexer.Connect(options);
+    }
+}

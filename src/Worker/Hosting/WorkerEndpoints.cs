@@ -1,0 +1,61 @@
+using Dedup.Worker.Consumers;
+using Dedup.Worker.Contracts;
+using Dedup.Worker.Settings;
+using MassTransit;
+
+namespace Dedup.Worker.Hosting;
+
+/// <summary>
+/// The worker's queues and consumers, the same on RabbitMQ and on the demo's in-memory transport:
+/// <c>payments</c> (<see cref="ChargePayment"/>), <c>quotes</c> (<see cref="GetQuote"/> → <see cref="QuoteIssued"/>) and
+/// <c>external-payments</c> (plain JSON <see cref="ExternalPayment"/>, keyed by the AMQP <c>message_id</c>).
+/// </summary>
+internal static class WorkerEndpoints
+{
+    /// <summary>Registers the sample consumers.</summary>
+    public static void AddWorkerConsumers(this IBusRegistrationConfigurator x)
+    {
+        x.AddConsumer<ChargePaymentConsumer>();
+        x.AddConsumer<GetQuoteConsumer>();
+        x.AddConsumer<ExternalPaymentConsumer>();
+    }
+
+    /// <summary>The dedup options the endpoints need on top of the configured ones.</summary>
+    public static void ConfigureDedup(DedupOptions options) =>
+        options.KeyFromContext<ExternalPayment>((ConsumeContext<ExternalPayment> context) => AmqpMessageId.Key(context));
+
+    /// <summary>Puts the dedup filter on the bus and configures the three receive endpoints.</summary>
+    public static void ConfigureWorkerEndpoints(this IBusFactoryConfigurator cfg, IBusRegistrationContext context, WorkerSettings settings)
+    {
+        cfg.UseDedup(context);
+
+        cfg.ReceiveEndpoint(ChargePaymentConsumer.Queue, e =>
+        {
+            Limits(e, settings);
+            e.ConfigureConsumer<ChargePaymentConsumer>(context);
+        });
+
+        cfg.ReceiveEndpoint(GetQuoteConsumer.Queue, e =>
+        {
+            Limits(e, settings);
+            e.ConfigureConsumer<GetQuoteConsumer>(context);
+        });
+
+        cfg.ReceiveEndpoint(ExternalPaymentConsumer.Queue, e =>
+        {
+            Limits(e, settings);
+
+            // Producers that are not MassTransit publish bare JSON (content type application/json, or none) straight
+            // to this queue; no MassTransit envelope, no message-type exchange binding.
+            e.UseRawJsonDeserializer(RawSerializerOptions.AnyMessageType, isDefault: true);
+            e.ConfigureConsumeTopology = false;
+            e.ConfigureConsumer<ExternalPaymentConsumer>(context);
+        });
+    }
+
+    static void Limits(IReceiveEndpointConfigurator endpoint, WorkerSettings settings)
+    {
+        endpoint.PrefetchCount = settings.PrefetchCount;
+        endpoint.ConcurrentMessageLimit = settings.ConcurrentMessageLimit;
+    }
+}

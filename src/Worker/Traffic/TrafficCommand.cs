@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using Dedup.Worker.Consumers;
+using Dedup.Worker.Contracts;
+using Dedup.Worker.Hosting;
+using Dedup.Worker.Ledger;
+using Dedup.Worker.Settings;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+
+namespace Dedup.Worker.Traffic;
+
+/// <summary>
+/// <c>traffic</c>: drives a real RabbitMQ (and the workers on it) the way the demo drives the in-memory one: payments
+/// through MassTransit, plain-JSON payments through plain AMQP, quote requests, duplicates (some concurrent). It
+/// shows progress, waits until the ledger shows every unique message and the queues are empty, checks that each ran
+/// exactly once, and reports the send rate and the end-to-end throughput.
+/// </summary>
+internal static class TrafficCommand
+{
+    public static readonly IReadOnlySet<string> OptionNames = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "count", "requests", "external-share", "dup-share", "concurrent-share", "concurrency", "rate", "seed", "timeout",
+    };
+
+    static readonly string[] Queues = [ChargePaymentConsumer.Queue, GetQuoteConsumer.Queue, ExternalPaymentConsumer.Queue];
+
+    public static async Task<int> RunAsync(Options options)
+    {
+        var count = options.Int("count", 10_000, 0, 10_000_000);
+        var seed = options.OptionalInt("seed", 0, int.MaxValue) ?? Random.Shared.Next();
+        var plan = TrafficPlan.Create(
+            count,
+            options.Int("requests", count / 10, 0, 10_000_000),
+            options.Share("external-share", 0.2),
+            options.Share("dup-share", 0.3),
+            options.Share("concurrent-share", 0.5),
+            conflicts: 0,
+            new Random(seed));
+        var concurrency = options.Int("concurrency", 32, 1, 10_000);
+        var rate = options.Int("rate", 0, 0, 10_000_000);
+        var timeout = TimeSpan.FromSeconds(options.Int("timeout", 300, 1, 86_400));
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options.ConfigurationArgs, ContentRootPath = AppContext.BaseDirectory });
+        var configuration = WorkerConfiguration.Load(builder.Configuration, out var failures);
+        if (configuration is null)
+            return ExitCodes.ReportInvalidConfiguration(failures);
+
+        builder.Logging.AddFilter(null, LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Logging.AddFilter("MassTransit", LogLevel.Warning);
+        builder.Services.AddMassTransit(x =>
+        {
+            x.DisableUsageTelemetry();
+            x.UsingRabbitMq((_, cfg) =>
+            {
+                var r = configuration.RabbitMq;
+                cfg.Host(r.Host, (ushort)r.EffectivePort, r.VirtualHost, "dedup-traffic", h =>
+                {
+                    h.Username(r.Username);
+                    h.Password(r.Password);
+                    if (r.UseTls)
+                        h.UseSsl(s => s.ServerName = r.TlsServerName ?? r.Host);
+                });
+            });
+        });
+        builder.Services.AddOptions<MassTransitHostOptions>().Configure(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StartTimeout = configuration.RabbitMq.ConnectTimeout;
+        });
+
+        using var host = builder.Build();
+        await using var redis = new RedisConnections(configuration.Redis, configuration.Ledger);
+        IConnection amqp;
+        try
+        {
+            amqp = await RabbitMqClient.ConnectAsync(configuration.RabbitMq, "dedup-traffic", CancellationToken.None);
+            await host.StartAsync();
+            await redis.Ledger.GetDatabase().PingAsync();
+        }
+        catch (Exception exception) when (exception is StartupCheckException or StackExchange.Redis.RedisException or MassTransitException or TimeoutException)
+        {
+            await Console.Error.WriteLineAsync($"traffic: cannot start. {exception.Message}");
+            return ExitCodes.DependencyUnavailable;
+        }
+
+        await using var _ = amqp;
+        ILedger ledger = new RedisLedger(redis.Ledger, configuration.Ledger.KeyPrefix, configuration.Ledger.MaxEntries);
+        var replies = new ReplyRecorder();
+        var bus = host.Services.GetRequiredService<IBus>();
+        bus.ConnectHandler<QuoteIssued>(replies.Record);
+        await using var raw = new RawAmqpSender(amqp);
+        var driver = new TrafficDriver(new MassTransitSender(bus, bus.Address, raw), concurrency, rate);
+        var requestIds = plan.Batches.SelectMany(b => b).Where(m => m.Kind == MessageKind.Quote && !m.Duplicate).Select(m => m.RequestId).ToList();
+
+        Console.WriteLine($"traffic: {configuration.RabbitMq.Describe()}, ledger Redis {RedisSettings.Redact(redis.LedgerConfiguration)} (prefix {configuration.Ledger.KeyPrefix}), seed {seed}");
+        Console.WriteLine($"sending {plan.Messages} messages: {plan.PaymentIds.Count} payments, {plan.QuoteIds.Count} quote requests, {plan.Duplicates} duplicates ({plan.ConcurrentDuplicates} concurrent); concurrency {concurrency}, rate {(rate == 0 ? "unlimited" : rate + " msg/s")}");
+
+        using var deadline = new CancellationTokenSource(timeout);
+        var started = Stopwatch.GetTimestamp();
+        var sending = driver.SendAsync(plan.Batches, deadline.Token);
+        TimeSpan? sendTime = null;
+        TimeSpan? doneTime = null;
+        var executed = new Counts([], []);
+        try
+        {
+            while (true)
+            {
+                var tick = Task.Delay(TimeSpan.FromSeconds(1), deadline.Token);
+                await (sendTime is null ? Task.WhenAny(sending, tick) : tick).ContinueWith(_ => { }, TaskScheduler.Default);
+                deadline.Token.ThrowIfCancellationRequested();
+                if (sending.IsCompleted && sendTime is null)
+                {
+                    await sending; // surface a send failure
+                    sendTime = Stopwatch.GetElapsedTime(started);
+                }
+
+                executed = await Counts.ReadAsync(ledger, plan);
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                Console.WriteLine($"[{elapsed.TotalSeconds,6:0.0}s] sent {driver.Sent}/{plan.Messages} ({driver.Sent / elapsed.TotalSeconds:0} msg/s)  executed {executed.Executed}/{plan.Unique}  replies {replies.Total}");
+                if (sendTime is not null && executed.Missing == 0 && requestIds.All(replies.WasAnswered) && await QueuesEmptyAsync(amqp))
+                {
+                    doneTime = Stopwatch.GetElapsedTime(started);
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            Console.WriteLine($"traffic: timed out after {timeout.TotalSeconds:0} s (--timeout)");
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // For example a plain-AMQP publish returned unroutable: the worker has not declared its queues yet.
+            Console.WriteLine($"traffic: sending failed: {exception.GetType().Name}: {exception.Message}. Start the worker first, so its queues exist.");
+        }
+
+        // Late copies may still be settling in a worker (waiting for the copy in flight): read the ledger once more.
+        executed = await Counts.ReadAsync(ledger, plan);
+        await host.StopAsync();
+
+        var unanswered = requestIds.Count(id => !replies.WasAnswered(id));
+        var seconds = (doneTime ?? Stopwatch.GetElapsedTime(started)).TotalSeconds;
+        Console.WriteLine();
+        Console.WriteLine($"  sent {driver.Sent} messages in {sendTime?.TotalSeconds ?? double.NaN:0.0} s: {(sendTime is { } s ? driver.Sent / s.TotalSeconds : 0):0} msg/s (MassTransit sends and broker-confirmed AMQP publishes)");
+        Console.WriteLine($"  processed: every unique message in the ledger and the queues empty after {seconds:0.0} s: {plan.Messages / seconds:0} msg/s end to end");
+        Console.WriteLine($"  ran once {executed.Once}/{plan.Unique}, more than once {executed.Twice}, never {executed.Missing}; requests answered {requestIds.Count - unanswered}/{requestIds.Count}, duplicate requests answered {replies.Replayed}/{plan.DuplicateRequests}");
+        var passed = doneTime is not null && executed.Twice == 0 && executed.Missing == 0 && unanswered == 0;
+        Console.WriteLine(passed ? "OK: every unique message ran exactly once." : "FAILED: a unique message ran other than once, a request was not answered, or the run timed out.");
+        Console.WriteLine($"traffic: sent={driver.Sent} unique={plan.Unique} executed={executed.Executed} ran_twice={executed.Twice} lost={executed.Missing + unanswered} replayed={replies.Replayed} elapsed={seconds:0.0}s throughput={plan.Messages / seconds:0}msg/s");
+        return passed ? ExitCodes.Ok : ExitCodes.CheckFailed;
+    }
+
+    static async Task<bool> QueuesEmptyAsync(IConnection connection)
+    {
+        await using var channel = await connection.CreateChannelAsync();
+        foreach (var queue in Queues)
+        {
+            var ok = await channel.QueueDeclarePassiveAsync(queue);
+            if (ok.MessageCount > 0)
+                return false;
+        }
+
+        return true;
+    }
+
+    sealed record Counts(IReadOnlyList<long> Payments, IReadOnlyList<long> Quotes)
+    {
+        public long Executed => Payments.Sum() + Quotes.Sum();
+
+        public int Once => Payments.Count(c => c == 1) + Quotes.Count(c => c == 1);
+
+        public int Twice => Payments.Count(c => c > 1) + Quotes.Count(c => c > 1);
+
+        public int Missing => Payments.Count(c => c == 0) + Quotes.Count(c => c == 0);
+
+        public static async Task<Counts> ReadAsync(ILedger ledger, TrafficPlan plan) => new(
+            await ledger.PaymentExecutionsAsync(plan.PaymentIds, CancellationToken.None),
+            await ledger.QuoteExecutionsAsync(plan.QuoteIds, CancellationToken.None));
+    }
+}

@@ -1,0 +1,136 @@
+using System.Globalization;
+using System.Text.Json;
+using MassTransit;
+using RabbitMQ.Client;
+using StackExchange.Redis;
+
+namespace Dedup.Worker.Tests.Support;
+
+/// <summary>
+/// One test's slice of the shared servers: a RabbitMQ virtual host, dedup and ledger key prefixes, the environment a
+/// worker process needs for them, and the clients a test uses to publish and to read the ledger.
+/// </summary>
+internal sealed class WorkerScope : IAsyncDisposable
+{
+    readonly WorkerServers _servers;
+    readonly ConnectionMultiplexer _redis;
+
+    WorkerScope(WorkerServers servers, string id, ConnectionMultiplexer redis)
+    {
+        _servers = servers;
+        VirtualHost = id;
+        _redis = redis;
+        LedgerPrefix = $"ledger-{id}:";
+        Environment = new Dictionary<string, string>
+        {
+            ["RabbitMq__Host"] = servers.RabbitMq.Host,
+            ["RabbitMq__Port"] = servers.RabbitMq.Port.ToString(CultureInfo.InvariantCulture),
+            ["RabbitMq__VirtualHost"] = id,
+            ["RabbitMq__Username"] = servers.RabbitMq.Username,
+            ["RabbitMq__Password"] = servers.RabbitMq.Password,
+            ["Redis__Configuration"] = servers.Redis.ConnectionString,
+            ["Dedup__KeyPrefix"] = $"dedup-{id}:",
+            ["Ledger__KeyPrefix"] = LedgerPrefix,
+            ["Worker__StopTimeout"] = "00:00:15",
+            ["Worker__ConsumerStopTimeout"] = "00:00:05",
+        };
+    }
+
+    public string VirtualHost { get; }
+
+    public string LedgerPrefix { get; }
+
+    /// <summary>The worker's settings for this scope; a test adds or overrides entries before starting workers.</summary>
+    public Dictionary<string, string> Environment { get; }
+
+    public static async Task<WorkerScope> CreateAsync(WorkerServers servers, string id) =>
+        new(servers, id, await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString));
+
+    public WorkerProcess StartWorker() => WorkerProcess.Start(Environment);
+
+    /// <summary>A MassTransit bus on this virtual host, as another service producing to the worker would have.</summary>
+    public async Task<IBusControl> StartBusAsync()
+    {
+        var rabbitMq = _servers.RabbitMq;
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg =>
+            cfg.Host(rabbitMq.Host, (ushort)rabbitMq.Port, VirtualHost, h =>
+            {
+                h.Username(rabbitMq.Username);
+                h.Password(rabbitMq.Password);
+            }));
+        await bus.StartAsync();
+        return bus;
+    }
+
+    /// <summary>A plain AMQP connection on this virtual host (RabbitMQ.Client), as a producer that is not MassTransit has.</summary>
+    public Task<IConnection> ConnectAmqpAsync() => new ConnectionFactory
+    {
+        HostName = _servers.RabbitMq.Host,
+        Port = _servers.RabbitMq.Port,
+        VirtualHost = VirtualHost,
+        UserName = _servers.RabbitMq.Username,
+        Password = _servers.RabbitMq.Password,
+    }.CreateConnectionAsync();
+
+    /// <summary>Executions per payment id, from <c>HGET &lt;prefix&gt;payments &lt;id&gt;</c> (0 when it never ran).</summary>
+    public async Task<long[]> PaymentExecutionsAsync(IEnumerable<string> paymentIds)
+    {
+        var values = await _redis.GetDatabase().HashGetAsync(LedgerPrefix + "payments", [.. paymentIds.Select(id => (RedisValue)id)]);
+        return [.. values.Select(v => v.IsNull ? 0L : (long)v)];
+    }
+
+    /// <summary>The ledger's entries (<c>LRANGE &lt;prefix&gt;entries 0 -1</c>).</summary>
+    public async Task<IReadOnlyList<JsonElement>> LedgerEntriesAsync()
+    {
+        var entries = await _redis.GetDatabase().ListRangeAsync(LedgerPrefix + "entries");
+        return [.. entries.Select(e => JsonDocument.Parse(e.ToString()).RootElement)];
+    }
+
+    /// <summary>Messages a consumer holds without having acknowledged them (<c>rabbitmqctl list_queues messages_unacknowledged</c>).</summary>
+    public Task<long> UnacknowledgedAsync(string queue) => ListQueueAsync(queue, "messages_unacknowledged");
+
+    /// <summary>Messages in a queue, ready and unacknowledged (<c>rabbitmqctl list_queues messages</c>); -1 when it does not exist.</summary>
+    public Task<long> QueueMessagesAsync(string queue) => ListQueueAsync(queue, "messages");
+
+    async Task<long> ListQueueAsync(string queue, string column)
+    {
+        var output = await _servers.RabbitMq.CtlAsync("-q", "list_queues", "-p", VirtualHost, "--no-table-headers", "name", column);
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = line.Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 2 && parts[0] == queue)
+                return long.Parse(parts[1], CultureInfo.InvariantCulture);
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// Waits until every one of <paramref name="paymentIds"/> is in the ledger and <paramref name="queue"/> holds no
+    /// message at all (so every copy was acknowledged: run, skipped, or moved to the error queue), then returns the
+    /// executions per payment.
+    /// </summary>
+    public async Task<long[]> SettledExecutionsAsync(IReadOnlyList<string> paymentIds, string queue, TimeSpan timeout)
+    {
+        long[] counts = [];
+        long messages = -1;
+        await Eventually.UntilAsync(
+            async () =>
+            {
+                counts = await PaymentExecutionsAsync(paymentIds);
+                if (counts.Any(c => c == 0))
+                    return false;
+                messages = await QueueMessagesAsync(queue);
+                return messages == 0;
+            },
+            timeout,
+            () => $"{counts.Count(c => c > 0)} of {paymentIds.Count} payments in the ledger, {messages} messages left in '{queue}'");
+        return counts;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _redis.DisposeAsync();
+        await _servers.RabbitMq.CtlAsync("delete_vhost", VirtualHost);
+    }
+}
