@@ -51,6 +51,13 @@ public sealed class DedupOptions
     /// </summary>
     public int MaxReplyBytes { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// Record a terminal fault (retries exhausted, the message moved to the error queue) in the result record, so a
+    /// later duplicate gets the same <c>Fault&lt;T&gt;</c> back and is acknowledged instead of running again. Default
+    /// false: a failed message leaves no record and a duplicate runs it again.
+    /// </summary>
+    public bool RecordFaults { get; set; }
+
     /// <summary>Messages of type <typeparamref name="T"/> are not deduplicated.</summary>
     public DedupOptions Exclude<T>()
         where T : class

@@ -46,4 +46,10 @@ internal static partial class DedupLog
 
     [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Duplicate of {Key} skipped without a reply: the original reply was {Size} bytes, over MaxReplyBytes ({MaxReplyBytes}), so it was not stored")]
     public static partial void ReplyTooLarge(ILogger logger, string key, int size, int maxReplyBytes);
+
+    [LoggerMessage(EventId = 15, Level = LogLevel.Warning, Message = "The terminal fault of {Key} could not be recorded; a duplicate will run the message again")]
+    public static partial void FaultNotRecorded(ILogger logger, string key, Exception exception);
+
+    [LoggerMessage(EventId = 16, Level = LogLevel.Debug, Message = "Duplicate of {Key} answered with the recorded fault")]
+    public static partial void FaultReplayed(ILogger logger, string key);
 }

@@ -32,6 +32,9 @@ public sealed class DedupMetrics : IDisposable
         _storeErrors = _meter.CreateCounter<long>("dedup.store.errors", "{error}", "Dedup store operations that failed (store unreachable, timeout, OOM).");
     }
 
+    /// <summary>The meter the instruments live on (one per container unless an <see cref="IMeterFactory"/> shares it).</summary>
+    internal Meter Meter => _meter;
+
     /// <summary>The activity source for dedup spans.</summary>
     public static ActivitySource ActivitySource { get; } = new(Name);
 
@@ -57,6 +60,9 @@ public static class DedupOutcomes
 
     /// <summary>A duplicate request answered with the stored reply (counted besides duplicate / in_flight_waited).</summary>
     public const string Replayed = "replayed";
+
+    /// <summary>A terminal fault was recorded (with RecordFaults), so duplicates get it back.</summary>
+    public const string FaultRecorded = "fault_recorded";
 
     /// <summary>A duplicate that waited for the copy in flight, then was skipped.</summary>
     public const string InFlightWaited = "in_flight_waited";

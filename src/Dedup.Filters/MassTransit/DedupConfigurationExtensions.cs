@@ -19,7 +19,7 @@ public static class DedupConfigurationExtensions
         ArgumentNullException.ThrowIfNull(configurator);
         var coordinator = Resolve(context);
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
-        configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(coordinator.Options));
+        configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(coordinator));
     }
 
     /// <summary>Deduplicates every consumer on this receive endpoint (call it before the consumers are configured).</summary>
@@ -28,7 +28,7 @@ public static class DedupConfigurationExtensions
         ArgumentNullException.ThrowIfNull(configurator);
         var coordinator = Resolve(context);
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
-        DedupErrorPipe.Configure(configurator, coordinator.Options);
+        DedupErrorPipe.Configure(configurator, coordinator);
     }
 
     /// <summary>

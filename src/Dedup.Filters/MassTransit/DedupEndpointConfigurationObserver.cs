@@ -1,3 +1,4 @@
+using Dedup.Protocol;
 using MassTransit;
 
 namespace Dedup.MassTransit;
@@ -5,10 +6,10 @@ namespace Dedup.MassTransit;
 /// <summary>Installs the dedup error handling on every receive endpoint of a bus that uses dedup.</summary>
 internal sealed class DedupEndpointConfigurationObserver : IEndpointConfigurationObserver
 {
-    readonly DedupOptions _options;
+    readonly ClaimCoordinator _coordinator;
 
-    public DedupEndpointConfigurationObserver(DedupOptions options) => _options = options;
+    public DedupEndpointConfigurationObserver(ClaimCoordinator coordinator) => _coordinator = coordinator;
 
     public void EndpointConfigured<T>(T configurator)
-        where T : IReceiveEndpointConfigurator => DedupErrorPipe.Configure(configurator, _options);
+        where T : IReceiveEndpointConfigurator => DedupErrorPipe.Configure(configurator, _coordinator);
 }

@@ -1,3 +1,4 @@
+using Dedup.Protocol;
 using MassTransit;
 using MassTransit.Middleware;
 
@@ -11,10 +12,10 @@ internal static class DedupErrorPipe
     /// then the <c>_error</c> queue). MassTransit adds its defaults only to an empty error pipe, so they are added
     /// here explicitly after the dedup filter.
     /// </summary>
-    public static void Configure(IReceiveEndpointConfigurator configurator, DedupOptions options) =>
+    public static void Configure(IReceiveEndpointConfigurator configurator, ClaimCoordinator coordinator) =>
         configurator.ConfigureError(x =>
         {
-            x.UseFilter(new DedupRedeliveryFilter(options.RedeliveryDelay));
+            x.UseFilter(new DedupErrorFilter(coordinator));
             x.UseFilter(new GenerateFaultFilter());
             x.UseFilter(new ErrorTransportFilter());
         });

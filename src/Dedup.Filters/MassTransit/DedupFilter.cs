@@ -4,6 +4,9 @@ using System.Text.Json;
 using Dedup.Diagnostics;
 using Dedup.Protocol;
 using MassTransit;
+using MassTransit.Events;
+using MassTransit.Metadata;
+using MassTransit.Serialization;
 
 namespace Dedup.MassTransit;
 
@@ -21,7 +24,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
     readonly ClaimCoordinator _coordinator;
     readonly DedupOptions _options;
     readonly Func<ConsumeContext, string>? _customKey;
-    (Uri? Address, string Scope) _scope;
+    ScopeCache? _scope; // replaced whole (one reference write), never torn between address and scope
 
     public DedupFilter(ClaimCoordinator coordinator)
     {
@@ -45,6 +48,8 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
         }
 
         var fingerprint = _options.Fingerprints ? Fingerprint(context.Message, scope) : string.Empty;
+        using var activity = DedupMetrics.ActivitySource.StartActivity("dedup.consume");
+        activity?.SetTag("dedup.key", key);
 
         Acquisition acquisition;
         try
@@ -64,6 +69,8 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             throw;
         }
 
+        activity?.SetTag(DedupMetrics.OutcomeTag, acquisition.Result.Outcome.ToString());
+        activity?.SetTag("dedup.epoch", acquisition.Result.Epoch);
         switch (acquisition.Result.Outcome)
         {
             case ClaimOutcome.Duplicate:
@@ -130,6 +137,8 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             }
 
             metrics.Outcome(DedupOutcomes.Released);
+            if (_options.RecordFaults)
+                context.ReceiveContext.GetOrAddPayload(() => new FailedClaims()).Fingerprints[key] = fingerprint;
             throw;
         }
 
@@ -161,6 +170,15 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             return;
 
         var record = ReplyRecord.Decode(stored);
+        if (record.Fault is { } exceptions)
+        {
+            DedupLog.FaultReplayed(_coordinator.Logger, key);
+            await context.RespondAsync<Fault<TMessage>>(new FaultEvent<TMessage>(context.Message, context.MessageId, HostMetadataCache.Host,
+                exceptions.Select(e => e.ToExceptionInfo()), [.. context.SupportedMessageTypes])).ConfigureAwait(false);
+            _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
+            return;
+        }
+
         if (record.TooLarge)
         {
             DedupLog.ReplyTooLarge(_coordinator.Logger, key, record.Size, _options.MaxReplyBytes);
@@ -214,19 +232,19 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
     string Scope(Uri inputAddress)
     {
         var cached = _scope;
-        if (cached.Address == inputAddress)
+        if (cached is not null && cached.Address == inputAddress)
             return cached.Scope;
 
         // Endpoint + consumer type: each fan-out consumer processes a message once.
         var scope = DedupKey.Scope(string.Concat(inputAddress.AbsolutePath, "|", ConsumerName));
-        _scope = (inputAddress, scope);
+        _scope = new ScopeCache(inputAddress, scope);
         return scope;
     }
 
     static string Fingerprint(TMessage message, string scope)
     {
         // Over the message itself, not the envelope: a redelivery with a new envelope is not a conflict.
-        var body = JsonSerializer.SerializeToUtf8Bytes(message, message.GetType());
+        var body = JsonSerializer.SerializeToUtf8Bytes(message, message.GetType(), SystemTextJsonMessageSerializer.Options);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(Encoding.UTF8.GetBytes(MessageName));
         hash.AppendData(Encoding.UTF8.GetBytes(scope));
@@ -235,4 +253,6 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
         hash.GetHashAndReset(digest);
         return Convert.ToHexStringLower(digest[..16]);
     }
+
+    sealed record ScopeCache(Uri Address, string Scope);
 }

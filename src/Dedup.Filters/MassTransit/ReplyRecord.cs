@@ -16,6 +16,10 @@ internal sealed class ReplyRecord
     [JsonPropertyName("r")]
     public List<StoredReply> Replies { get; init; } = [];
 
+    /// <summary>The exceptions of a terminal fault (with <see cref="DedupOptions.RecordFaults"/>), for a <c>Fault&lt;T&gt;</c> replay.</summary>
+    [JsonPropertyName("f")]
+    public List<StoredException>? Fault { get; init; }
+
     /// <summary>The replies were larger than <see cref="DedupOptions.MaxReplyBytes"/>: not stored, not replayed.</summary>
     [JsonPropertyName("big")]
     public bool TooLarge { get; init; }
@@ -52,7 +56,46 @@ internal sealed class ReplyRecord
         }
     }
 
+    public static byte[] EncodeFault(Exception exception)
+    {
+        var exceptions = new List<StoredException>();
+        for (var current = exception; current is not null && exceptions.Count < 8; current = current.InnerException)
+            exceptions.Add(new StoredException(TypeName(current.GetType()), current.Message, current.StackTrace, current.Source));
+        return JsonSerializer.SerializeToUtf8Bytes(new ReplyRecord { Fault = exceptions });
+    }
+
     static string TypeName(Type type) => $"{type.FullName}, {type.Assembly.GetName().Name}";
 
     internal sealed record StoredReply([property: JsonPropertyName("t")] string Type, [property: JsonPropertyName("b")] JsonElement Body);
+
+    internal sealed record StoredException(
+        [property: JsonPropertyName("t")] string ExceptionType,
+        [property: JsonPropertyName("m")] string Message,
+        [property: JsonPropertyName("s")] string? StackTrace,
+        [property: JsonPropertyName("o")] string? Source)
+    {
+        /// <summary>As MassTransit's <see cref="global::MassTransit.ExceptionInfo"/>, with its own property names on the wire.</summary>
+        public global::MassTransit.ExceptionInfo ToExceptionInfo() => new ReplayedException
+        {
+            ExceptionType = ExceptionType,
+            Message = Message,
+            StackTrace = StackTrace ?? string.Empty,
+            Source = Source ?? string.Empty,
+        };
+    }
+
+    sealed class ReplayedException : global::MassTransit.ExceptionInfo
+    {
+        public required string ExceptionType { get; init; }
+
+        public global::MassTransit.ExceptionInfo? InnerException => null;
+
+        public required string StackTrace { get; init; }
+
+        public required string Message { get; init; }
+
+        public required string Source { get; init; }
+
+        public IDictionary<string, object>? Data => null;
+    }
 }

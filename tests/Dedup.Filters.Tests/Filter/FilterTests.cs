@@ -254,9 +254,9 @@ public abstract class FilterTests : BusTestBase
     [Fact]
     public async Task Duplicates_AreCountedByOutcome()
     {
-        var outcomes = new List<string>();
-        using var listener = MetricsListener.Outcomes(outcomes);
         await using var bus = await StartAsync();
+        var outcomes = new List<string>();
+        using var listener = MetricsListener.Outcomes(outcomes, bus.Provider.GetRequiredService<DedupMetrics>());
         var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 1m));
 
         await Publish(bus, payment, id);

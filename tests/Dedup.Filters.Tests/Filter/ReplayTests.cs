@@ -1,3 +1,4 @@
+using Dedup.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -109,6 +110,40 @@ public abstract class ReplayTests : BusTestBase
         Assert.Equal(first.Message, second.Message);
         Assert.Equal(1, bus.Ledger.RunsOf(Guid.Empty));
         Assert.Equal(2, bus.Ledger.Claims.Count); // the failed attempt and the successful retry
+    }
+
+    [Fact]
+    public async Task WithRecordFaults_ADuplicateOfAFailedRequestGetsTheSameFault_AndDoesNotRun()
+    {
+        await using var bus = await StartQuotesAsync(o => o.RecordFaults = true);
+        bus.Ledger.FailuresLeft = 100;
+        var id = Guid.NewGuid();
+
+        var outcomes = new List<string>();
+        using var listener = MetricsListener.Outcomes(outcomes, bus.Provider.GetRequiredService<DedupMetrics>());
+
+        var first = await Assert.ThrowsAsync<RequestFaultException>(() => Request(bus, new QuoteRequest("fig", 1), id));
+        // The requester's Fault is sent by the consume pipe, before the error pipe records it: wait for the record.
+        await MetricsListener.WaitForAsync(outcomes, Diagnostics.DedupOutcomes.FaultRecorded);
+        var second = await Assert.ThrowsAsync<RequestFaultException>(() => Request(bus, new QuoteRequest("fig", 1), id));
+
+        Assert.Single(bus.Ledger.Claims); // the consumer ran for the first copy only
+        Assert.Equal(first.Fault!.Exceptions[0].Message, second.Fault!.Exceptions[0].Message);
+        Assert.Contains("quote failed (test)", second.Fault.Exceptions[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WithoutRecordFaults_ADuplicateOfAFailedRequestRunsAgain()
+    {
+        await using var bus = await StartQuotesAsync();
+        bus.Ledger.FailuresLeft = 1;
+        var id = Guid.NewGuid();
+
+        await Assert.ThrowsAsync<RequestFaultException>(() => Request(bus, new QuoteRequest("fig", 1), id));
+        var second = await Request(bus, new QuoteRequest("fig", 1), id);
+
+        Assert.Equal(2, bus.Ledger.Claims.Count);
+        Assert.Equal("fig", second.Message.Sku);
     }
 }
 

@@ -6,13 +6,14 @@ namespace Dedup.Filters.Tests;
 /// <summary>Collects the values of <c>dedup.outcome</c> recorded on the Dedup meter.</summary>
 public static class MetricsListener
 {
-    public static MeterListener Outcomes(List<string> outcomes)
+    /// <summary>Collects outcomes recorded by <paramref name="metrics"/> only (tests run in parallel, each with its own meter).</summary>
+    public static MeterListener Outcomes(List<string> outcomes, DedupMetrics metrics)
     {
         var listener = new MeterListener
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Meter.Name == DedupMetrics.Name && instrument.Name == "dedup.messages")
+                if (ReferenceEquals(instrument.Meter, metrics.Meter) && instrument.Name == "dedup.messages")
                     l.EnableMeasurementEvents(instrument);
             },
         };
@@ -29,5 +30,21 @@ public static class MetricsListener
         });
         listener.Start();
         return listener;
+    }
+
+    /// <summary>Waits (up to 30 s) until <paramref name="outcome"/> has been recorded.</summary>
+    public static async Task WaitForAsync(List<string> outcomes, string outcome)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            lock (outcomes)
+            {
+                if (outcomes.Contains(outcome))
+                    return;
+            }
+
+            await Task.Delay(20, timeout.Token);
+        }
     }
 }

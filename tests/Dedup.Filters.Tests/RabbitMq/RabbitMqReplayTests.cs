@@ -1,0 +1,91 @@
+using Dedup.Diagnostics;
+using Dedup.Filters.Tests.Filter;
+using Dedup.Testing;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Dedup.Filters.Tests.RabbitMq;
+
+/// <summary>Replay over a real RabbitMQ with MassTransit's request client (issue 3).</summary>
+[Collection("rabbitmq")]
+public sealed class RabbitMqReplayTests(RabbitMqFixture rabbit, RedisFixture redis)
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task RequestSentTwiceWithTheSameMessageId_GetsTheSameReply_AndRunsOnce()
+    {
+        await using var bus = await RabbitBus.StartAsync<QuoteConsumer>(rabbit.Server, redis.Server);
+        var id = Guid.NewGuid();
+
+        var first = await bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("apple", 2), id, Timeout);
+        var second = await bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("apple", 2), id, Timeout);
+
+        Assert.Equal(first.Message, second.Message);
+        Assert.Equal(1, bus.Ledger.RunsOf(Guid.Empty));
+    }
+
+    [Fact]
+    public async Task TenConcurrentCopies_AllGetTheReply_AndRunOnce()
+    {
+        await using var bus = await RabbitBus.StartAsync<QuoteConsumer>(rabbit.Server, redis.Server, o => o.InFlightWait = TimeSpan.FromSeconds(30));
+        var id = Guid.NewGuid();
+
+        var replies = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ =>
+            bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("pear", 3), id, Timeout)));
+
+        Assert.Single(replies.Select(r => r.Message.QuoteId).Distinct());
+        Assert.Equal(1, bus.Ledger.RunsOf(Guid.Empty));
+    }
+
+    [Fact]
+    public async Task ReplyOverTheSizeLimit_DuplicateIsAcknowledgedWithoutAnswer()
+    {
+        await using var bus = await RabbitBus.StartAsync<QuoteConsumer>(rabbit.Server, redis.Server, o => o.MaxReplyBytes = 16);
+        var id = Guid.NewGuid();
+
+        await bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("melon", 1), id, Timeout);
+        await Assert.ThrowsAsync<RequestTimeoutException>(() =>
+            bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("melon", 1), id, TimeSpan.FromSeconds(2)));
+
+        Assert.Equal(1, bus.Ledger.RunsOf(Guid.Empty));
+        Assert.Equal(0, await rabbit.Server.QueueMessageCountAsync(bus.Queue + "_error"));
+    }
+
+    [Fact]
+    public async Task ConflictingPayload_GoesToTheErrorQueueWithItsReason_AndGetsNoStoredReply()
+    {
+        await using var bus = await RabbitBus.StartAsync<QuoteConsumer>(rabbit.Server, redis.Server);
+        var id = Guid.NewGuid();
+
+        await bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("kiwi", 1), id, Timeout);
+        var fault = await Assert.ThrowsAsync<RequestFaultException>(() =>
+            bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("kiwi", 500), id, Timeout));
+
+        Assert.Contains("Dedup conflict", fault.Fault!.Exceptions[0].Message, StringComparison.Ordinal);
+        Assert.Equal(1, bus.Ledger.RunsOf(Guid.Empty));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (await rabbit.Server.QueueMessageCountAsync(bus.Queue + "_error") != 1)
+            await Task.Delay(50, timeout.Token);
+    }
+
+    [Fact]
+    public async Task WithRecordFaults_ADuplicateOfAFailedRequestGetsTheSameFault_AndDoesNotRun()
+    {
+        await using var bus = await RabbitBus.StartAsync<QuoteConsumer>(rabbit.Server, redis.Server, o => o.RecordFaults = true);
+        bus.Ledger.FailuresLeft = 100;
+        var id = Guid.NewGuid();
+
+        var outcomes = new List<string>();
+        using var listener = MetricsListener.Outcomes(outcomes, bus.Provider.GetRequiredService<DedupMetrics>());
+        var first = await Assert.ThrowsAsync<RequestFaultException>(() =>
+            bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("fig", 1), id, Timeout));
+        await MetricsListener.WaitForAsync(outcomes, Diagnostics.DedupOutcomes.FaultRecorded);
+        var second = await Assert.ThrowsAsync<RequestFaultException>(() =>
+            bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("fig", 1), id, Timeout));
+
+        Assert.Single(bus.Ledger.Claims);
+        Assert.Equal(first.Fault!.Exceptions[0].Message, second.Fault!.Exceptions[0].Message);
+        Assert.Equal(1, await rabbit.Server.QueueMessageCountAsync(bus.Queue + "_error")); // only the original
+    }
+}
