@@ -75,7 +75,12 @@ public sealed class ReliabilityCluster : IAsyncLifetime
         }
     }
 
-    static int Order(string name) => int.TryParse(name.Split('-')[0], out var n) ? n : 999;
+    static (int, string) Order(string name)
+    {
+        var head = name.Split('-')[0];
+        var digits = new string([.. head.TakeWhile(char.IsDigit)]);
+        return (int.TryParse(digits, out var n) ? n : 999, head);
+    }
 
     static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
 }

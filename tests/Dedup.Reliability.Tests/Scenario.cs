@@ -77,6 +77,7 @@ public sealed class Scenario : IAsyncDisposable
             // not there: the usual case
         }
 
+        File.Delete(Path.Combine(Path.GetDirectoryName(ReliabilityCluster.SummaryPath)!, VirtualHost + ".log"));
         await RabbitMq.CtlAsync("add_vhost", VirtualHost);
         await RabbitMq.CtlAsync("set_permissions", "-p", VirtualHost, RabbitMq.Username, ".*", ".*", ".*");
         Redis = await RedisServer.StartAsync(redis);
@@ -135,7 +136,16 @@ public sealed class Scenario : IAsyncDisposable
         _channel = await _amqp.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
     }
 
-    public void Log(string text) => _output.WriteLine($"[{(DateTime.UtcNow - _started).TotalSeconds,6:F1}s] {text}");
+    /// <summary>Writes to the test's output and to artifacts/reliability/&lt;vhost&gt;.log.</summary>
+    public void Log(string text)
+    {
+        var line = $"[{(DateTime.UtcNow - _started).TotalSeconds,6:F1}s] {text}";
+        _output.WriteLine(line);
+        var path = Path.Combine(Path.GetDirectoryName(ReliabilityCluster.SummaryPath)!, VirtualHost + ".log");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        lock (_failures)
+            File.AppendAllText(path, line + "\n");
+    }
 
     /// <summary>Starts a worker with the defaults and <paramref name="settings"/> on top.</summary>
     public WorkerProcess StartWorker(string name, params (string Key, string Value)[] settings)

@@ -16,19 +16,21 @@ internal sealed class OutcomeProbe : IHostedService, IDisposable
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == DedupMetrics.Name && instrument.Name == "dedup.messages")
+            if (instrument.Meter.Name == DedupMetrics.Name && instrument.Name is "dedup.messages" or "dedup.store.errors")
                 listener.EnableMeasurementEvents(instrument);
         };
-        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
-            string? outcome = null;
+            var text = new System.Text.StringBuilder(instrument.Name);
             foreach (var tag in tags)
             {
                 if (tag.Key == DedupMetrics.OutcomeTag)
-                    outcome = tag.Value?.ToString();
+                    text.Append(" outcome=").Append(tag.Value);
+                else if (tag.Key == DedupMetrics.OperationTag)
+                    text.Append(" operation=").Append(tag.Value);
             }
 
-            FaultInjection.Mark($"dedup.messages outcome={outcome} +{value}", "fault-probe");
+            FaultInjection.Mark($"{text} +{value}", "fault-probe");
         });
         _listener.Start();
         return Task.CompletedTask;
