@@ -67,10 +67,10 @@ public sealed class ReliabilityCluster : IAsyncLifetime
         lock (_results)
         {
             var sb = new StringBuilder();
-            sb.AppendLine($"| {"scenario",-42} | {"sent",6} | {"unique",6} | {"executions",10} | {"lost",4} | {"dupExec",7} | {"allowed",7} | passed |");
-            sb.AppendLine($"|{new string('-', 44)}|{new string('-', 8)}|{new string('-', 8)}|{new string('-', 12)}|{new string('-', 6)}|{new string('-', 9)}|{new string('-', 9)}|--------|");
+            sb.AppendLine($"| {"scenario",-46} | {"sent",6} | {"unique",6} | {"executions",10} | {"lost",4} | {"dupExec",7} | {"allowed",7} | passed |");
+            sb.AppendLine($"|{new string('-', 48)}|{new string('-', 8)}|{new string('-', 8)}|{new string('-', 12)}|{new string('-', 6)}|{new string('-', 9)}|{new string('-', 9)}|--------|");
             foreach (var r in _results)
-                sb.AppendLine($"| {r.Name,-42} | {r.Sent,6} | {r.Unique,6} | {r.Executions,10} | {r.Lost,4} | {r.DuplicateExecutions,7} | {r.AllowedDuplicateExecutions,7} | {(r.Passed ? "yes" : "NO"),-6} |");
+                sb.AppendLine($"| {r.Name,-46} | {r.Sent,6} | {r.Unique,6} | {r.Executions,10} | {r.Lost,4} | {r.DuplicateExecutions,7} | {r.AllowedDuplicateExecutions,7} | {(r.Passed ? "yes" : "NO"),-6} |");
             return sb.ToString();
         }
     }

@@ -77,6 +77,7 @@ public sealed class Scenario : IAsyncDisposable
             // not there: the usual case
         }
 
+        Directory.CreateDirectory(Path.GetDirectoryName(ReliabilityCluster.SummaryPath)!);
         File.Delete(Path.Combine(Path.GetDirectoryName(ReliabilityCluster.SummaryPath)!, VirtualHost + ".log"));
         await RabbitMq.CtlAsync("add_vhost", VirtualHost);
         await RabbitMq.CtlAsync("set_permissions", "-p", VirtualHost, RabbitMq.Username, ".*", ".*", ".*");
