@@ -122,15 +122,17 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
     public async Task S06_BrokerConnectionsDroppedMidProcessing()
     {
         await using var s = await Scenario.StartAsync(cluster, output, "6-close-all-connections");
-        var settings = new[] { ("Worker__PaymentWorkTime", "00:00:00.100") };
+        var settings = new[] { ("Worker__PaymentWorkTime", "00:00:00.200") };
         s.StartWorker("w1", settings);
         s.StartWorker("w2", settings);
         await s.WaitForConsumersAsync(2);
         var ids = Ids(150);
         var send = s.SendPaymentsAsync(ids, copies: 2);
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await Task.Delay(TimeSpan.FromSeconds(1));
         await s.RabbitMq.CtlAsync("close_all_connections", "reliability test");
+        var ranBefore = (await s.LedgerCountsAsync()).Count;
         s.Log("closed all connections (1)");
+        s.Check(ranBefore < ids.Count, $"the connections were closed mid-processing ({ranBefore} of {ids.Count} payments had run)");
         await Task.Delay(TimeSpan.FromSeconds(3));
         await s.RabbitMq.CtlAsync("close_all_connections", "reliability test");
         s.Log("closed all connections (2)");
