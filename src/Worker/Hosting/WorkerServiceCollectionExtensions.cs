@@ -59,6 +59,7 @@ internal static class WorkerServiceCollectionExtensions
                         });
                     }
                 });
+                cfg.UseWorkerFaults(context); // test-only (Worker:Faults); nothing unless configured
                 cfg.ConfigureWorkerEndpoints(context, worker);
             });
         });

@@ -1,0 +1,202 @@
+using Xunit.Abstractions;
+
+namespace Dedup.Reliability.Tests;
+
+/// <summary>Scenarios 1 to 7: duplicates, crashes at each point of the protocol, lost connections, a frozen worker.</summary>
+[Collection(ReliabilityCollection.Name)]
+public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper output)
+{
+    static List<Guid> Ids(int n) => [.. Enumerable.Range(0, n).Select(_ => Guid.NewGuid())];
+
+    [Fact]
+    public async Task S01_SameIdThreeTimesSpacedOut()
+    {
+        await using var s = await Scenario.StartAsync(cluster, output, "1-same-id-three-times-spaced");
+        s.StartWorker("w1");
+        await s.WaitForConsumersAsync(1);
+        var ids = Ids(20);
+        for (var round = 0; round < 3; round++)
+        {
+            foreach (var id in ids)
+                await s.SendPaymentAsync(id);
+            await Task.Delay(TimeSpan.FromSeconds(1)); // spaced out: each later copy meets a completed record
+        }
+
+        await s.DrainAsync(TimeSpan.FromSeconds(60));
+        s.Check(s.Workers[0].Count("outcome=duplicate") + s.Workers[0].Count("outcome=in_flight_waited") >= 40, "the 40 later copies were skipped as duplicates");
+        await s.FinishAsync();
+    }
+
+    [Fact]
+    public async Task S02_ConcurrentDuplicatesAcrossThreeWorkers()
+    {
+        await using var s = await Scenario.StartAsync(cluster, output, "2-concurrent-duplicates-3-workers");
+        var settings = new[] { ("Worker__PrefetchCount", "64"), ("Worker__ConcurrentMessageLimit", "32"), ("Worker__PaymentWorkTime", "00:00:00.050") };
+        s.StartWorker("w1", settings);
+        s.StartWorker("w2", settings);
+        s.StartWorker("w3", settings);
+        await s.WaitForConsumersAsync(3);
+        var ids = Ids(60);
+        foreach (var id in ids)
+            await s.SendPaymentAsync(id, copies: 8); // adjacent copies: they arrive together at different workers
+
+        await s.DrainAsync(TimeSpan.FromSeconds(90));
+        var waited = s.Workers.Sum(w => w.Count("outcome=in_flight_waited"));
+        s.Log($"in-flight waits: {waited}");
+        await s.FinishAsync();
+    }
+
+    [Fact]
+    public async Task S03_KilledRightAfterClaim_AnotherTakesOverAfterTheLease()
+    {
+        await using var s = await Scenario.StartAsync(cluster, output, "3-sigkill-after-claim");
+        var victim = Guid.NewGuid();
+        var a = s.StartWorker("a-faulty", ("Worker__Faults__Kill", "AfterClaim"), ("Worker__Faults__PaymentId", victim.ToString()),
+            ("Worker__PrefetchCount", "1"), ("Worker__ConcurrentMessageLimit", "1"));
+        await s.WaitForConsumersAsync(1);
+        await s.SendPaymentAsync(victim);
+        var others = Ids(40);
+        await s.SendPaymentsAsync(others, copies: 2);
+        Assert.True(await a.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the faulty worker did not kill itself");
+        s.Log("worker a killed itself after the claim");
+        var b = s.StartWorker("b");
+        s.StartWorker("c");
+        await s.DrainAsync(TimeSpan.FromSeconds(90));
+
+        s.Check(a.Count("killing process") == 1, "a died at the fault point");
+        var entries = await s.LedgerEntriesAsync(victim.ToString());
+        s.Check(entries.Count == 1 && entries[0].GetProperty("epoch").GetInt64() == 2, $"the victim ran once, by the taker-over at epoch 2 (entries: {string.Join(", ", entries.Select(e => e.GetProperty("epoch").GetInt64()))})");
+        s.Check(s.Workers.Sum(w => w.Count("outcome=taken_over")) >= 1, "the takeover was counted (dedup.messages outcome=taken_over)");
+        await s.FinishAsync();
+    }
+
+    [Fact]
+    public async Task S04_KilledAfterCompleteBeforeAck_RedeliveryIsADuplicate()
+    {
+        await using var s = await Scenario.StartAsync(cluster, output, "4-sigkill-after-complete-before-ack");
+        var victim = Guid.NewGuid();
+        var a = s.StartWorker("a-faulty", ("Worker__Faults__Kill", "AfterComplete"), ("Worker__Faults__PaymentId", victim.ToString()),
+            ("Worker__PrefetchCount", "1"), ("Worker__ConcurrentMessageLimit", "1"));
+        await s.WaitForConsumersAsync(1);
+        await s.SendPaymentAsync(victim);
+        var others = Ids(40);
+        await s.SendPaymentsAsync(others, copies: 2);
+        Assert.True(await a.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the faulty worker did not kill itself");
+        var state = (string?)await s.DedupRedis.GetDatabase().HashGetAsync(await VictimKeyAsync(s), "s");
+        s.Check(state == "c", $"the victim's record was completed before the kill (s={state})");
+        s.StartWorker("b");
+        s.StartWorker("c");
+        await s.DrainAsync(TimeSpan.FromSeconds(90));
+
+        s.Check(a.Count("before the ack") == 1, "a died after completing, before the ack");
+        s.Check(s.Workers.Skip(1).Sum(w => w.Count("outcome=duplicate") + w.Count("outcome=in_flight_waited")) >= 1, "the redelivery was skipped as a duplicate");
+        s.Check(s.Workers.Sum(w => w.Count("outcome=taken_over")) == 0, "no takeover");
+        await s.FinishAsync();
+    }
+
+    [Fact]
+    public async Task S05_KilledAfterSideEffectBeforeComplete_TheWindow_TakeoverDetectedRepeatAllowedOnce()
+    {
+        await using var s = await Scenario.StartAsync(cluster, output, "5-sigkill-after-side-effect (window)");
+        var victim = Guid.NewGuid();
+        var a = s.StartWorker("a-faulty", ("Worker__Faults__Kill", "AfterSideEffect"), ("Worker__Faults__PaymentId", victim.ToString()),
+            ("Worker__PrefetchCount", "1"), ("Worker__ConcurrentMessageLimit", "1"));
+        await s.WaitForConsumersAsync(1);
+        await s.SendPaymentAsync(victim, allowedDuplicates: 1); // the one window no dedup store closes
+        var others = Ids(40);
+        await s.SendPaymentsAsync(others, copies: 2);
+        Assert.True(await a.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the faulty worker did not kill itself");
+        var b = s.StartWorker("b");
+        var c = s.StartWorker("c");
+        await s.DrainAsync(TimeSpan.FromSeconds(90));
+
+        var entries = await s.LedgerEntriesAsync(victim.ToString());
+        var epochs = entries.Select(e => e.GetProperty("epoch").GetInt64()).ToList();
+        s.Check(epochs.SequenceEqual([1L, 2L]), $"the victim's side effect ran at epoch 1 (killed) and again at epoch 2 (taker-over): {string.Join(",", epochs)}");
+        s.Check(b.Count("taken over at epoch 2") + c.Count("taken over at epoch 2") == 1, "the takeover was logged (event 4, warning)");
+        s.Check(b.Count("outcome=taken_over") + c.Count("outcome=taken_over") == 1, "the takeover was counted (dedup.messages outcome=taken_over)");
+        await s.FinishAsync();
+    }
+
+    [Fact]
+    public async Task S06_BrokerConnectionsDroppedMidProcessing()
+    {
+        await using var s = await Scenario.StartAsync(cluster, output, "6-close-all-connections");
+        var settings = new[] { ("Worker__PaymentWorkTime", "00:00:00.200") };
+        s.StartWorker("w1", settings);
+        s.StartWorker("w2", settings);
+        await s.WaitForConsumersAsync(2);
+        var ids = Ids(150);
+        var send = s.SendPaymentsAsync(ids, copies: 2);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await s.RabbitMq.CtlAsync("close_all_connections", "reliability test");
+        var ranBefore = (await s.LedgerCountsAsync()).Count;
+        s.Log("closed all connections (1)");
+        s.Check(ranBefore < ids.Count, $"the connections were closed mid-processing ({ranBefore} of {ids.Count} payments had run)");
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await s.RabbitMq.CtlAsync("close_all_connections", "reliability test");
+        s.Log("closed all connections (2)");
+        try
+        {
+            await send;
+        }
+        catch (Exception exception)
+        {
+            s.Log($"the producer's connection was closed too ({exception.GetType().Name}); resending everything (duplicates are harmless)");
+            await s.ReconnectProducerAsync();
+            await s.SendPaymentsAsync(ids, copies: 1);
+        }
+
+        await s.DrainAsync(TimeSpan.FromSeconds(120));
+        await s.FinishAsync();
+    }
+
+    [Fact]
+    public async Task S07_FrozenPastItsLease_TakenOverWithHigherEpoch_ResumedOneLosesItsLease()
+    {
+        await using var s = await Scenario.StartAsync(cluster, output, "7-sigstop-past-lease");
+        var victim = Guid.NewGuid();
+        var a = s.StartWorker("a-frozen", ("Worker__PaymentWorkTime", "00:00:06"), ("Worker__PrefetchCount", "1"), ("Worker__ConcurrentMessageLimit", "1"));
+        await s.WaitForConsumersAsync(1);
+        await s.SendPaymentAsync(victim);
+        var key = await VictimKeyAsync(s);
+        s.Check((string?)await s.DedupRedis.GetDatabase().HashGetAsync(key, "s") == "p", "a claimed the victim");
+        a.Signal(WorkerProcess.SigStop);
+        s.Log("SIGSTOP a");
+        var b = s.StartWorker("b");
+        await s.WaitForConsumersAsync(2);
+        await s.SendPaymentAsync(victim); // the producer retries: b gets the copy, waits, takes over when a's lease runs out
+        var others = Ids(20);
+        await s.SendPaymentsAsync(others, copies: 2);
+        Assert.True(await b.WaitForLineAsync("outcome=first", TimeSpan.FromSeconds(30)), "b did not run anything");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline && (string?)await s.DedupRedis.GetDatabase().HashGetAsync(key, "s") != "c")
+            await Task.Delay(200);
+        var epoch = (long)await s.DedupRedis.GetDatabase().HashGetAsync(key, "e");
+        s.Check(epoch == 2, $"b completed the victim at epoch 2 (e={epoch})");
+        a.Signal(WorkerProcess.SigCont);
+        s.Log("SIGCONT a");
+        await s.DrainAsync(TimeSpan.FromSeconds(60), settle: TimeSpan.FromSeconds(5));
+
+        s.Check(a.Count("outcome=lease_lost") >= 1, "a counted its lease as lost (dedup.messages outcome=lease_lost)");
+        s.Check(a.Count("outcome=first") == 0, "a completed nothing for the victim");
+        s.Check(b.Count("taken over at epoch 2") == 1, "b logged the takeover at epoch 2");
+        var entries = await s.LedgerEntriesAsync(victim.ToString());
+        s.Check(entries.Count == 1 && entries[0].GetProperty("epoch").GetInt64() == 2, "the ledger has one entry, written at epoch 2");
+        await s.FinishAsync();
+    }
+
+    internal static async Task<StackExchange.Redis.RedisKey> VictimKeyAsync(Scenario s)
+    {
+        var server = s.DedupRedis.GetServers()[0];
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            await foreach (var key in server.KeysAsync(pattern: "dedup:*"))
+                return key;
+            await Task.Delay(50);
+        }
+
+        throw new InvalidOperationException("no dedup key appeared");
+    }
+}

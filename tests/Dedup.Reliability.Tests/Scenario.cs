@@ -1,0 +1,468 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Dedup.Testing;
+using RabbitMQ.Client;
+using StackExchange.Redis;
+using Xunit.Abstractions;
+
+namespace Dedup.Reliability.Tests;
+
+/// <summary>
+/// One scenario: its own RabbitMQ virtual host and dedup Redis, the worker processes it starts, the producer, and the
+/// checker. Every message carries the header <c>x-test-id</c> (the payment id, or a name for bad input), so an id is
+/// accounted for by the ledger (<c>HGET ledger:&lt;scenario&gt;:payments &lt;id&gt;</c>) or by the error queue.
+/// </summary>
+public sealed class Scenario : IAsyncDisposable
+{
+    public const string Payments = "payments";
+    public const string External = "external-payments";
+    const string TestIdHeader = "x-test-id";
+    static readonly string[] ErrorQueues = [Payments + "_error", External + "_error"];
+
+    readonly ReliabilityCluster _cluster;
+    readonly ITestOutputHelper _output;
+    readonly List<WorkerProcess> _workers = [];
+    readonly ConcurrentDictionary<string, Expectation> _expected = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, string> _errors = new(StringComparer.Ordinal); // test id → reason
+    readonly List<string> _failures = [];
+    readonly DateTime _started = DateTime.UtcNow;
+    ConnectionFactory _factory = null!;
+    IConnection _amqp = null!;
+    IChannel _channel = null!;
+    int _sent;
+
+    Scenario(ReliabilityCluster cluster, ITestOutputHelper output, string name)
+    {
+        _cluster = cluster;
+        _output = output;
+        Name = name;
+        VirtualHost = "rel-" + name.Split('-')[0];
+        LedgerPrefix = $"ledger:{VirtualHost}:";
+    }
+
+    public string Name { get; }
+
+    public string VirtualHost { get; }
+
+    public string LedgerPrefix { get; }
+
+    public RedisServer Redis { get; private set; } = null!;
+
+    public ConnectionMultiplexer DedupRedis { get; private set; } = null!;
+
+    public RabbitMqServer RabbitMq => _cluster.RabbitMq;
+
+    public IReadOnlyList<WorkerProcess> Workers => _workers;
+
+    /// <summary>Settings every worker gets; a test overrides some per worker.</summary>
+    public Dictionary<string, string> Defaults { get; } = new(StringComparer.Ordinal);
+
+    public static async Task<Scenario> StartAsync(ReliabilityCluster cluster, ITestOutputHelper output, string name, RedisServerOptions? redis = null)
+    {
+        var scenario = new Scenario(cluster, output, name);
+        await scenario.InitializeAsync(redis ?? new RedisServerOptions());
+        return scenario;
+    }
+
+    async Task InitializeAsync(RedisServerOptions redis)
+    {
+        try
+        {
+            await RabbitMq.CtlAsync("delete_vhost", VirtualHost);
+        }
+        catch (InvalidOperationException)
+        {
+            // not there: the usual case
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(ReliabilityCluster.SummaryPath)!);
+        File.Delete(Path.Combine(Path.GetDirectoryName(ReliabilityCluster.SummaryPath)!, VirtualHost + ".log"));
+        await RabbitMq.CtlAsync("add_vhost", VirtualHost);
+        await RabbitMq.CtlAsync("set_permissions", "-p", VirtualHost, RabbitMq.Username, ".*", ".*", ".*");
+        Redis = await RedisServer.StartAsync(redis);
+        DedupRedis = await ConnectionMultiplexer.ConnectAsync($"{Redis.ConnectionString},abortConnect=false,connectTimeout=2000,syncTimeout=3000,asyncTimeout=3000");
+        var factory = new ConnectionFactory
+        {
+            HostName = RabbitMq.Host,
+            Port = RabbitMq.Port,
+            UserName = RabbitMq.Username,
+            Password = RabbitMq.Password,
+            VirtualHost = VirtualHost,
+            ClientProvidedName = "reliability-producer",
+        };
+        _factory = factory;
+        await ReconnectProducerAsync();
+
+        Defaults["RabbitMq__Host"] = RabbitMq.Host;
+        Defaults["RabbitMq__Port"] = RabbitMq.Port.ToString(CultureInfo.InvariantCulture);
+        Defaults["RabbitMq__VirtualHost"] = VirtualHost;
+        Defaults["RabbitMq__Username"] = RabbitMq.Username;
+        Defaults["RabbitMq__Password"] = RabbitMq.Password;
+        Defaults["Redis__Configuration"] = Redis.ConnectionString;
+        Defaults["Ledger__Redis"] = _cluster.LedgerRedis.ConnectionString;
+        Defaults["Ledger__KeyPrefix"] = LedgerPrefix;
+        Defaults["Dedup__Lease"] = "00:00:02";
+        Defaults["Dedup__InFlightWait"] = "00:00:04";
+        Defaults["Dedup__RedeliveryDelay"] = "00:00:00.200";
+        Defaults["Worker__StopTimeout"] = "00:00:08";
+        Defaults["Worker__ConsumerStopTimeout"] = "00:00:04";
+        Defaults["Worker__ConcurrentMessageLimit"] = "8";
+        Defaults["Worker__PrefetchCount"] = "16";
+        Defaults["Worker__Faults__LogOutcomes"] = "true";
+        Defaults["Logging__LogLevel__Default"] = "Warning";
+        Defaults["Logging__LogLevel__Dedup"] = "Information";
+        Defaults["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
+        Defaults["DOTNET_ENVIRONMENT"] = "Production";
+        Defaults["DOTNET_TieredPGO"] = "0";
+    }
+
+    /// <summary>Opens a new producer connection (after the broker closed it).</summary>
+    public async Task ReconnectProducerAsync()
+    {
+        if (_amqp is not null)
+        {
+            try
+            {
+                await _amqp.DisposeAsync();
+            }
+            catch (Exception)
+            {
+                // already closed
+            }
+        }
+
+        _amqp = await _factory.CreateConnectionAsync();
+        _channel = await _amqp.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
+    }
+
+    /// <summary>Writes to the test's output and to artifacts/reliability/&lt;vhost&gt;.log.</summary>
+    public void Log(string text)
+    {
+        var line = $"[{(DateTime.UtcNow - _started).TotalSeconds,6:F1}s] {text}";
+        _output.WriteLine(line);
+        var path = Path.Combine(Path.GetDirectoryName(ReliabilityCluster.SummaryPath)!, VirtualHost + ".log");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        lock (_failures)
+            File.AppendAllText(path, line + "\n");
+    }
+
+    /// <summary>Starts a worker with the defaults and <paramref name="settings"/> on top.</summary>
+    public WorkerProcess StartWorker(string name, params (string Key, string Value)[] settings)
+    {
+        var environment = new Dictionary<string, string>(Defaults, StringComparer.Ordinal);
+        foreach (var (key, value) in settings)
+            environment[key] = value;
+        var worker = WorkerProcess.Start(name, environment);
+        _workers.Add(worker);
+        Log($"started worker {name} (pid {worker.Id})");
+        return worker;
+    }
+
+    /// <summary>Waits until the payments and external-payments queues have at least <paramref name="consumers"/> consumers each.</summary>
+    public async Task WaitForConsumersAsync(int consumers, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var payments = await ConsumerCountAsync(Payments);
+            var external = await ConsumerCountAsync(External);
+            if (payments >= consumers && external >= consumers)
+                return;
+            var exited = _workers.FirstOrDefault(w => w.HasExited && w.ExitCode != 137);
+            if (DateTime.UtcNow > deadline || exited is not null)
+                throw new InvalidOperationException($"{consumers} consumers not reached (payments {payments}, external {external}). Worker output:\n{string.Join("\n---\n", _workers.Select(w => w.Name + ":\n" + Tail(w.Output)))}");
+            await Task.Delay(200);
+        }
+    }
+
+    async Task<uint> ConsumerCountAsync(string queue)
+    {
+        await using var channel = await _amqp.CreateChannelAsync();
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(queue)).ConsumerCount;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>Sends a ChargePayment in a MassTransit envelope to the payments queue; MessageId = payment id unless given.</summary>
+    public async Task SendPaymentAsync(Guid paymentId, int copies = 1, Guid? messageId = null, long allowedDuplicates = 0)
+    {
+        Expect(paymentId.ToString(), allowedDuplicates);
+        var id = messageId ?? paymentId;
+        var body = Envelope(id, new { paymentId, amount = 12.5m, currency = "EUR" });
+        for (var i = 0; i < copies; i++)
+            await PublishAsync(Payments, body, paymentId.ToString(), props => props.MessageId = id.ToString());
+    }
+
+    /// <summary>Sends many payments, each <paramref name="copies"/> times, interleaved (copies of one id are not adjacent).</summary>
+    public async Task SendPaymentsAsync(IReadOnlyList<Guid> ids, int copies)
+    {
+        for (var c = 0; c < copies; c++)
+        {
+            foreach (var id in ids)
+                await SendPaymentAsync(id);
+        }
+    }
+
+    /// <summary>Sends a plain JSON payment to external-payments with the AMQP message_id.</summary>
+    public async Task SendExternalAsync(string paymentId, string? messageId, string testId, bool expectError = false)
+    {
+        Expect(testId, 0, expectError);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new { paymentId, amount = 3.5m, currency = "EUR" });
+        await PublishAsync(External, body, testId, props =>
+        {
+            props.ContentType = "application/json";
+            if (messageId is not null)
+                props.MessageId = messageId;
+        });
+    }
+
+    /// <summary>Sends raw bytes that must end in the error queue (bad input), identified by <paramref name="testId"/>.</summary>
+    public async Task SendRawAsync(string queue, byte[] body, string testId, Action<BasicProperties>? configure = null)
+    {
+        Expect(testId, 0, expectError: true);
+        await PublishAsync(queue, body, testId, configure ?? (_ => { }));
+    }
+
+    void Expect(string testId, long allowedDuplicates, bool expectError = false) =>
+        _expected.AddOrUpdate(testId, new Expectation(allowedDuplicates, expectError),
+            (_, e) => e with { AllowedDuplicates = Math.Max(e.AllowedDuplicates, allowedDuplicates) });
+
+    public void AllowDuplicate(string testId, long count) =>
+        _expected.AddOrUpdate(testId, new Expectation(count, false), (_, e) => e with { AllowedDuplicates = count });
+
+    async Task PublishAsync(string queue, byte[] body, string testId, Action<BasicProperties> configure)
+    {
+        var props = new BasicProperties
+        {
+            Persistent = true,
+            ContentType = "application/vnd.masstransit+json",
+            Headers = new Dictionary<string, object?> { [TestIdHeader] = testId },
+        };
+        configure(props);
+        await _channel.BasicPublishAsync(string.Empty, queue, mandatory: false, props, body);
+        Interlocked.Increment(ref _sent);
+    }
+
+    public static byte[] Envelope(Guid? messageId, object message) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
+    {
+        ["messageId"] = messageId?.ToString(),
+        ["conversationId"] = Guid.NewGuid().ToString(),
+        ["messageType"] = new[] { "urn:message:Dedup.Worker.Contracts:ChargePayment" },
+        ["message"] = message,
+        ["sentTime"] = DateTime.UtcNow.ToString("O"),
+        ["headers"] = new Dictionary<string, object>(),
+    });
+
+    /// <summary>How many times the ledger recorded each payment.</summary>
+    public async Task<Dictionary<string, long>> LedgerCountsAsync()
+    {
+        var entries = await _cluster.Ledger.GetDatabase().HashGetAllAsync(LedgerPrefix + "payments");
+        return entries.ToDictionary(e => (string)e.Name!, e => (long)e.Value, StringComparer.OrdinalIgnoreCase);
+    }
+
+    /// <summary>The ledger's entries (JSON) for one payment, oldest first.</summary>
+    public async Task<List<JsonElement>> LedgerEntriesAsync(string paymentId)
+    {
+        var all = await _cluster.Ledger.GetDatabase().ListRangeAsync(LedgerPrefix + "entries");
+        return [.. all.Select(v => JsonDocument.Parse((string)v!).RootElement)
+            .Where(e => string.Equals(e.GetProperty("paymentId").GetString(), paymentId, StringComparison.OrdinalIgnoreCase))];
+    }
+
+    /// <summary>Messages in a queue (ready plus unacknowledged), from rabbitmqctl.</summary>
+    public async Task<long> QueueDepthAsync(params string[] queues)
+    {
+        var output = await RabbitMq.CtlAsync("-q", "list_queues", "-p", VirtualHost, "--no-table-headers", "name", "messages");
+        long total = 0;
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = line.Split('\t');
+            if (parts.Length == 2 && queues.Contains(parts[0].Trim()) && long.TryParse(parts[1].Trim(), out var n))
+                total += n;
+        }
+
+        return total;
+    }
+
+    /// <summary>Moves everything in the error queues into the checker's error list (test id → reason).</summary>
+    public async Task CollectErrorsAsync()
+    {
+        foreach (var queue in ErrorQueues)
+        {
+            await using var channel = await _amqp.CreateChannelAsync();
+            while (true)
+            {
+                BasicGetResult? result;
+                try
+                {
+                    result = await channel.BasicGetAsync(queue, autoAck: true);
+                }
+                catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+                {
+                    break; // the error queue does not exist yet
+                }
+
+                if (result is null)
+                    break;
+                IDictionary<string, object?> headers = result.BasicProperties.Headers ?? new Dictionary<string, object?>();
+                var testId = Text(Header(headers, TestIdHeader)) ?? result.BasicProperties.MessageId ?? "?";
+                var reason = Text(Header(headers, "MT-Fault-ExceptionType")) + ": " + Text(Header(headers, "MT-Fault-Message"))
+                             + " (" + Text(Header(headers, "MT-Reason")) + ")";
+                _errors[testId] = reason;
+                Log($"error queue {queue}: {testId}: {reason}");
+            }
+        }
+    }
+
+    public IReadOnlyDictionary<string, string> Errors => _errors;
+
+    static object? Header(IDictionary<string, object?> headers, string name) => headers.TryGetValue(name, out var value) ? value : null;
+
+    static string? Text(object? value) => value switch
+    {
+        null => null,
+        byte[] bytes => Encoding.UTF8.GetString(bytes),
+        _ => value.ToString(),
+    };
+
+    /// <summary>
+    /// Waits until every expected id ran or is in an error queue and both work queues are empty; then waits
+    /// <paramref name="settle"/> more and counts again, so a late duplicate execution is still seen.
+    /// </summary>
+    public async Task DrainAsync(TimeSpan timeout, TimeSpan? settle = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            await CollectErrorsAsync();
+            var counts = await LedgerCountsAsync();
+            var open = _expected.Keys.Count(id => counts.GetValueOrDefault(id) == 0 && !_errors.ContainsKey(id));
+            if (open == 0 && await QueueDepthAsync(Payments, External) == 0)
+                break;
+            if (DateTime.UtcNow > deadline)
+            {
+                Log($"drain timed out: {open} ids neither ran nor failed; queues {await QueueDepthAsync(Payments, External)}");
+                break;
+            }
+
+            await Task.Delay(300);
+        }
+
+        await Task.Delay(settle ?? TimeSpan.FromSeconds(1.5));
+        await CollectErrorsAsync();
+    }
+
+    /// <summary>Adds a scenario-specific condition to <c>passed</c>.</summary>
+    public void Check(bool condition, string what)
+    {
+        Log($"check {(condition ? "ok  " : "FAIL")}: {what}");
+        if (!condition)
+            _failures.Add(what);
+    }
+
+    /// <summary>Keys of the dedup store still in progress (s = p).</summary>
+    public async Task<int> KeysInProgressAsync()
+    {
+        var server = DedupRedis.GetServers()[0];
+        var db = DedupRedis.GetDatabase();
+        var n = 0;
+        await foreach (var key in server.KeysAsync(pattern: "dedup:*"))
+        {
+            if (await db.KeyTypeAsync(key) == RedisType.Hash && (string?)await db.HashGetAsync(key, "s") == "p")
+                n++;
+        }
+
+        return n;
+    }
+
+    /// <summary>Accounts for every id, records the scenario's line in the summary, and asserts it passed.</summary>
+    public async Task<ScenarioResult> FinishAsync(bool checkNoClaimInProgress = true)
+    {
+        var counts = await LedgerCountsAsync();
+        long executions = 0, duplicates = 0, allowed = 0;
+        var lost = new List<string>();
+        foreach (var (id, expectation) in _expected)
+        {
+            var count = counts.GetValueOrDefault(id);
+            executions += count;
+            duplicates += Math.Max(0, count - 1);
+            allowed += expectation.AllowedDuplicates;
+            if (count > 1 + expectation.AllowedDuplicates)
+                _failures.Add($"{id} ran {count} times (allowed {1 + expectation.AllowedDuplicates})");
+            if (count == 0 && !_errors.ContainsKey(id))
+                lost.Add(id);
+            if (_errors.TryGetValue(id, out var reason))
+            {
+                if (!expectation.ExpectError)
+                    _failures.Add($"{id} is in the error queue but should have run: {reason}");
+                else if (string.IsNullOrWhiteSpace(reason.Replace(":", "").Replace("()", "")))
+                    _failures.Add($"{id} is in the error queue without a reason");
+            }
+            else if (expectation.ExpectError)
+            {
+                _failures.Add($"{id} should be in the error queue (ran {count} times)");
+            }
+        }
+
+        if (checkNoClaimInProgress)
+        {
+            var inProgress = await KeysInProgressAsync();
+            Check(inProgress == 0, $"no dedup key left in progress (found {inProgress})");
+        }
+
+        foreach (var id in lost)
+            _failures.Add($"{id} lost: it neither ran nor reached an error queue");
+
+        var result = new ScenarioResult(Name, _sent, _expected.Count, executions, lost.Count, duplicates, allowed, _failures.Count == 0);
+        _cluster.Record(result);
+        Log($"{Name}: sent={result.Sent} unique={result.Unique} executions={result.Executions} lost={result.Lost} duplicateExecutions={result.DuplicateExecutions} allowed={result.AllowedDuplicateExecutions} passed={result.Passed}");
+        if (!result.Passed)
+        {
+            foreach (var worker in _workers)
+                Log($"--- {worker.Name} (pid {worker.Id}, exit {worker.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "running"}):\n{Tail(worker.Output)}");
+        }
+
+        Assert.True(result.Passed, $"{Name} failed:\n{string.Join("\n", _failures.Take(30))}");
+        return result;
+    }
+
+    static string Tail(string text, int lines = 60)
+    {
+        var all = text.Split('\n');
+        return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var worker in _workers)
+            await worker.DisposeAsync();
+        try
+        {
+            await _channel.CloseAsync();
+            await _amqp.CloseAsync();
+        }
+        catch (Exception)
+        {
+            // the broker may have closed it (close_all_connections)
+        }
+
+        DedupRedis?.Dispose();
+        if (Redis is not null)
+            await Redis.DisposeAsync();
+        try
+        {
+            await RabbitMq.CtlAsync("delete_vhost", VirtualHost);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
+    sealed record Expectation(long AllowedDuplicates, bool ExpectError);
+}
