@@ -122,13 +122,20 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
     public async Task S06_BrokerConnectionsDroppedMidProcessing()
     {
         await using var s = await Scenario.StartAsync(cluster, output, "6-close-all-connections");
-        var settings = new[] { ("Worker__PaymentWorkTime", "00:00:00.200") };
+        var settings = new[] { ("Worker__PaymentWorkTime", "00:00:00.500") };
         s.StartWorker("w1", settings);
         s.StartWorker("w2", settings);
         await s.WaitForConsumersAsync(2);
         var ids = Ids(150);
         var send = s.SendPaymentsAsync(ids, copies: 2);
-        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        // Close once processing is under way (not after a fixed time: a fast machine would finish first).
+        using (var started = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        {
+            while ((await s.LedgerCountsAsync()).Count < 10)
+                await Task.Delay(25, started.Token);
+        }
+
         await s.RabbitMq.CtlAsync("close_all_connections", "reliability test");
         var ranBefore = (await s.LedgerCountsAsync()).Count;
         s.Log("closed all connections (1)");
