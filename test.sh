@@ -70,4 +70,4 @@ echo "test.sh: deploy/docker-compose.yml is valid; worker published to artifacts
 
 # Benchmark smoke (issue 6): the quick setting, so the benchmark keeps working. It fails the build only on an error
 # (an exception, a fault, a message never delivered), never on a slow figure: no figure is asserted.
-dotnet run --project tests/Dedup.Benchmarks -c Release --no-build -- --quick
+dotnet run --project tests/Dedup.Benchmarks -c Release -- --quick
