@@ -14,18 +14,22 @@ internal sealed class ReplyRecord
     public static readonly ReplyRecord Empty = new();
 
     [JsonPropertyName("r")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public List<StoredReply> Replies { get; init; } = [];
 
     /// <summary>The exceptions of a terminal fault (with <see cref="DedupOptions.RecordFaults"/>), for a <c>Fault&lt;T&gt;</c> replay.</summary>
     [JsonPropertyName("f")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public List<StoredException>? Fault { get; init; }
 
     /// <summary>The replies were larger than <see cref="DedupOptions.MaxReplyBytes"/>: not stored, not replayed.</summary>
     [JsonPropertyName("big")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool TooLarge { get; init; }
 
     /// <summary>The size of the replies that did not fit, for the warning.</summary>
     [JsonPropertyName("n")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public int Size { get; init; }
 
     public static byte[] Encode(IReadOnlyList<(object Message, Type Type)> replies, int maxBytes)
