@@ -37,7 +37,7 @@ public sealed class RabbitBus : IAsyncDisposable
     public DeliveryCounter Deliveries => Provider.GetRequiredService<DeliveryCounter>();
 
     public static async Task<RabbitBus> StartAsync<TConsumer>(RabbitMqServer rabbit, RedisServer redisServer, Action<DedupOptions>? configure = null,
-        Action<IRabbitMqReceiveEndpointConfigurator>? endpoint = null)
+        Action<IRabbitMqReceiveEndpointConfigurator, IBusRegistrationContext>? endpoint = null)
         where TConsumer : class, IConsumer
     {
         var queue = "dedup-test-" + Guid.NewGuid().ToString("N")[..8];
@@ -69,7 +69,7 @@ public sealed class RabbitBus : IAsyncDisposable
                 cfg.ReceiveEndpoint(queue, e =>
                 {
                     e.PrefetchCount = 32;
-                    endpoint?.Invoke(e);
+                    endpoint?.Invoke(e, context);
                     e.ConfigureConsumer<TConsumer>(context);
                 });
             });

@@ -40,7 +40,7 @@ public sealed class RabbitMqEndToEndTests(RabbitMqFixture rabbit, RedisFixture r
     public async Task ConsumerFailsTwiceThenSucceeds_RunsThreeTimesAndCompletesOnce()
     {
         await using var bus = await RabbitBus.StartAsync<ChargeConsumer>(rabbit.Server, redis.Server,
-            endpoint: e => e.UseMessageRetry(r => r.Immediate(5)));
+            endpoint: (e, _) => e.UseMessageRetry(r => r.Immediate(5)));
         bus.Ledger.FailuresLeft = 2;
         var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 5m));
 

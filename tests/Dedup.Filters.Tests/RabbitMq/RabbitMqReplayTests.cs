@@ -88,4 +88,38 @@ public sealed class RabbitMqReplayTests(RabbitMqFixture rabbit, RedisFixture red
         Assert.Equal(first.Fault!.Exceptions[0].Message, second.Fault!.Exceptions[0].Message);
         Assert.Equal(1, await rabbit.Server.QueueMessageCountAsync(bus.Queue + "_error")); // only the original
     }
+
+    [Fact]
+    public async Task WithOutgoingMessagesHeld_AFailedAttemptPublishesNothing()
+    {
+        await using var bus = await RabbitBus.StartAsync<NotifyingConsumer>(rabbit.Server, redis.Server, endpoint: (e, context) =>
+        {
+            e.UseMessageRetry(r => r.Immediate(3));
+            e.UseInMemoryOutbox(context);
+        });
+        var charged = 0;
+        var handle = bus.Bus.ConnectReceiveEndpoint("charged-" + bus.Queue, e => e.Handler<PaymentCharged>(_ =>
+        {
+            Interlocked.Increment(ref charged);
+            return Task.CompletedTask;
+        }));
+        await handle.Ready;
+        bus.Ledger.FailuresLeft = 1;
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 1m));
+
+        await bus.SendAsync(payment, id);
+        await bus.Deliveries.WaitAsync<ChargePayment>(1);
+        await bus.SendAsync(payment, id);
+        await bus.Deliveries.WaitAsync<ChargePayment>(2);
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while (Volatile.Read(ref charged) < 1)
+                await Task.Delay(20, timeout.Token);
+        }
+
+        await Task.Delay(500); // a second event, if the failed attempt had published one, arrives within this
+        Assert.Equal(1, Volatile.Read(ref charged));
+        Assert.Equal(1, bus.Ledger.RunsOf(payment.PaymentId));
+        await handle.StopAsync();
+    }
 }
