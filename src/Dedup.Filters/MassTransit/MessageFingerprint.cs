@@ -6,7 +6,7 @@ using MassTransit.Serialization;
 namespace Dedup.MassTransit;
 
 /// <summary>
-/// The payload fingerprint stored with a claim: SHA-256 (first 16 bytes, base64url) over the message type, the scope and the
+/// The payload fingerprint stored with a claim: SHA-256 (first 12 bytes, base64url: 96 bits, 16 characters) over the message type, the scope and the
 /// message serialised with MassTransit's JSON options. Over the message itself, not the envelope: a redelivery with
 /// a new envelope is not a conflict.
 /// </summary>
@@ -21,6 +21,6 @@ internal static class MessageFingerprint
         hash.AppendData(body);
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
         hash.GetHashAndReset(digest);
-        return System.Buffers.Text.Base64Url.EncodeToString(digest[..16]);
+        return System.Buffers.Text.Base64Url.EncodeToString(digest[..12]);
     }
 }

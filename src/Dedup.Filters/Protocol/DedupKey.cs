@@ -13,13 +13,13 @@ public static class DedupKey
     /// <summary>The longest custom key accepted before hashing (characters).</summary>
     public const int MaxCustomKeyLength = 4096;
 
-    /// <summary>Hashes a scope name (endpoint + consumer type, or an executor scope) to 16 hex digits.</summary>
+    /// <summary>Hashes a scope name (endpoint + consumer type, or an executor scope) to 8 bytes of SHA-256 in base64url (11 characters).</summary>
     public static string Scope(string scopeName)
     {
         ArgumentNullException.ThrowIfNull(scopeName);
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(Encoding.UTF8.GetBytes(scopeName), hash);
-        return Convert.ToHexStringLower(hash[..8]);
+        return Base64Url.EncodeToString(hash[..8]);
     }
 
     /// <summary>The key of a message id within a scope: the Guid's 16 bytes in base64url (22 characters).</summary>
@@ -31,11 +31,11 @@ public static class DedupKey
         return string.Concat(prefix, "{", scope, ":", Base64Url.EncodeToString(bytes), "}");
     }
 
-    /// <summary>A new owner token: 16 random bytes (a Guid) in base64url.</summary>
+    /// <summary>A new owner token: 12 random bytes (96 bits) in base64url (16 characters).</summary>
     public static string NewOwnerToken()
     {
-        Span<byte> bytes = stackalloc byte[16];
-        Guid.NewGuid().TryWriteBytes(bytes);
+        Span<byte> bytes = stackalloc byte[12];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
         return Base64Url.EncodeToString(bytes);
     }
 
