@@ -48,15 +48,6 @@ internal sealed class WatchRegistry
             watch.Fire();
     }
 
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-                return _watches.Values.Sum(l => l.Count);
-        }
-    }
-
     void Unregister(KeyWatch watch)
     {
         lock (_lock)

@@ -20,16 +20,6 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
         _sweeper = time.CreateTimer(_ => Sweep(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
     }
 
-    /// <summary>The number of records held (expired ones included until the next sweep).</summary>
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-                return _entries.Count;
-        }
-    }
-
     public ValueTask<ClaimResult> ClaimAsync(string key, string owner, string fingerprint, TimeSpan lease, TimeSpan retention, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
