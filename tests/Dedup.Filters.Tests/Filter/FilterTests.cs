@@ -16,12 +16,15 @@ public abstract class BusTestBase
     protected abstract Task RemoveKeyAsync(IServiceProvider provider, string key);
 
     protected async Task<TestBus> StartAsync(Action<DedupOptions>? configure = null, Action<IBusRegistrationConfigurator>? consumers = null,
-        Action<IInMemoryBusFactoryConfigurator, IBusRegistrationContext>? bus = null)
+        Action<IInMemoryBusFactoryConfigurator, IBusRegistrationContext>? bus = null, bool dedupFirst = false)
     {
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddSingleton<Ledger>();
         services.AddSingleton<DeliveryCounter>();
+        services.AddSingleton<PipelineState>();
+        services.AddScoped<QuoteService>();
+        services.AddScoped<UnitOfWork>();
         services.AddDedup(o =>
         {
             o.KeyPrefix = "filter-" + Guid.NewGuid().ToString("N")[..8] + ":";
@@ -39,8 +42,11 @@ public abstract class BusTestBase
             x.UsingInMemory((context, cfg) =>
             {
                 cfg.ConcurrentMessageLimit = 32;
+                if (dedupFirst)
+                    cfg.UseDedup(context);
                 bus?.Invoke(cfg, context);
-                cfg.UseDedup(context);
+                if (!dedupFirst)
+                    cfg.UseDedup(context);
                 cfg.ConfigureEndpoints(context);
             });
         });
