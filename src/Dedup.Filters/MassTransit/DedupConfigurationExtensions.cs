@@ -18,8 +18,13 @@ public static class DedupConfigurationExtensions
     {
         ArgumentNullException.ThrowIfNull(configurator);
         var coordinator = Resolve(context);
+        configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
         configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(coordinator));
+        configurator.ConnectSendObserver(new ReplyCapture());
+        var faults = new TransientFaultFilter();
+        configurator.ConfigureSend(s => s.UseFilter<SendContext>(faults));
+        configurator.ConfigurePublish(p => p.UseFilter<PublishContext>(faults));
     }
 
     /// <summary>Deduplicates every consumer on this receive endpoint (call it before the consumers are configured).</summary>
@@ -27,8 +32,13 @@ public static class DedupConfigurationExtensions
     {
         ArgumentNullException.ThrowIfNull(configurator);
         var coordinator = Resolve(context);
+        configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
         DedupErrorPipe.Configure(configurator, coordinator);
+        configurator.ConnectReceiveEndpointObserver(new ReplyCaptureConnector());
+        var faults = new TransientFaultFilter();
+        configurator.ConfigureSend(s => s.UseFilter<SendContext>(faults));
+        configurator.ConfigurePublish(p => p.UseFilter<PublishContext>(faults));
     }
 
     /// <summary>
@@ -40,7 +50,11 @@ public static class DedupConfigurationExtensions
         ArgumentNullException.ThrowIfNull(context);
         if (context is IDedupClaimContext claimContext)
             return claimContext.Claim;
-        return context.TryGetPayload<DedupClaim>(out var claim) ? claim : null;
+        if (context.TryGetPayload<DedupClaim>(out var claim))
+            return claim;
+
+        // A ConsumeContext injected into a service the consumer calls: the claim of the consumer this code runs under.
+        return ConsumerClaim.Current is { } current && current.Delivery.MessageId == context.MessageId ? current.Active.Claim : null;
     }
 
     static ClaimCoordinator Resolve(IRegistrationContext context)

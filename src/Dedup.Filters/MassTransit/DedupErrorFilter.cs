@@ -92,5 +92,5 @@ internal sealed class DedupErrorFilter : IFilter<ExceptionReceiveContext>
         return false;
     }
 
-    static bool CanRequeue(Uri inputAddress) => !string.Equals(inputAddress.Scheme, "loopback", StringComparison.OrdinalIgnoreCase);
+    internal static bool CanRequeue(Uri inputAddress) => !string.Equals(inputAddress.Scheme, "loopback", StringComparison.OrdinalIgnoreCase);
 }

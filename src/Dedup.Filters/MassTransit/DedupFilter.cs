@@ -17,6 +17,8 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
     static readonly string ConsumerName = typeof(TConsumer).FullName ?? typeof(TConsumer).Name;
     static readonly string MessageName = typeof(TMessage).FullName ?? typeof(TMessage).Name;
 
+    static readonly IPipe<SendContext> ReplayPipe = Pipe.Execute<SendContext>(send => send.Headers.Set(ReplyCapture.ReplayHeader, true));
+
     readonly ClaimCoordinator _coordinator;
     readonly DedupOptions _options;
     readonly Func<ConsumeContext, string>? _customKey;
@@ -33,6 +35,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
     {
         var metrics = _coordinator.Metrics;
         var logger = _coordinator.Logger;
+        var delivery = context.ReceiveContext.TryGetPayload<DeliveryScope>(out var found) ? found : throw new InvalidOperationException($"The dedup filter of {ConsumerName} runs without its commit filter; configure dedup with cfg.UseDedup(context) (bus) or e.UseDedup(context) (endpoint).");
         var scope = Scope(context.ReceiveContext.InputAddress);
         var key = BuildKey(context, scope);
         if (key is null)
@@ -42,6 +45,9 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             await next.Send(context).ConfigureAwait(false);
             return;
         }
+
+        if (delivery.Find(key) is { } earlier && await SettleEarlierAttemptAsync(delivery, earlier).ConfigureAwait(false))
+            return;
 
         var fingerprint = _options.Fingerprints ? MessageFingerprint.Compute(context.Message, MessageName, scope) : string.Empty;
         using var activity = DedupMetrics.ActivitySource.StartActivity("dedup.consume");
@@ -59,9 +65,11 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             await next.Send(context).ConfigureAwait(false);
             return;
         }
-        catch (DedupStoreUnavailableException)
+        catch (DedupTransientException exception)
         {
-            metrics.Outcome(DedupOutcomes.StoreError);
+            if (exception is DedupStoreUnavailableException)
+                metrics.Outcome(DedupOutcomes.StoreError);
+            delivery.Transient = exception;
             throw;
         }
 
@@ -102,34 +110,37 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
                 }
         }
 
-        await using var claim = acquisition.Claim!;
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, claim.Claim.LeaseLost);
-        var owned = new DedupConsumeContext<TConsumer, TMessage>(context, claim.Claim, linked.Token);
-        byte[] record;
+        var active = acquisition.Claim!;
+        var claim = new ConsumerClaim(delivery, key, fingerprint, active, UnitOfWork(context), context.RequestId);
+        delivery.Add(claim);
+        delivery.Transient = null;
+        ConsumerClaim.Current = claim;
         try
         {
-            await next.Send(owned).ConfigureAwait(false);
-            var replies = owned.Replies;
-            if (replies.Count > 0)
-            {
-                // The reply is recorded only once its send finished (MassTransit #4990: a reply recorded before
-                // ConsumeCompleted can be lost); a failed send fails the attempt, which then records nothing.
-                await context.ConsumeCompleted.ConfigureAwait(false);
-            }
-
-            record = ReplyRecord.Encode(replies, _options.MaxReplyBytes);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, active.Claim.LeaseLost);
+            await next.Send(new DedupConsumeContext<TConsumer, TMessage>(context, claim, linked.Token)).ConfigureAwait(false);
         }
         catch (Exception exception)
         {
-            // Fenced by owner token and epoch: releases only if this claim still owns the key.
-            await claim.ReleaseAsync().ConfigureAwait(false);
-            if (claim.IsLost)
+            claim.State = ConsumerClaimState.Failed;
+            delivery.Remove(claim);
+            delivery.RecordFailure(claim, exception);
+            await using (active.ConfigureAwait(false))
+            {
+                // Fenced by owner token and epoch: releases only if this claim still owns the key.
+                await active.ReleaseAsync().ConfigureAwait(false);
+            }
+
+            if (active.IsLost)
             {
                 metrics.Outcome(DedupOutcomes.LeaseLost);
 
                 // The consumer's cancellation is not kept as the inner exception: MassTransit turns any exception whose
                 // base is an OperationCanceledException into a ConsumerCanceledException, which would hide this one.
-                throw new DedupLeaseLostException(key, claim.Claim.Epoch, exception is OperationCanceledException ? null : exception);
+                var lost = new DedupLeaseLostException(key, active.Claim.Epoch, exception is OperationCanceledException ? null : exception);
+                delivery.Transient = lost;
+                delivery.RecordFailure(claim, lost);
+                throw lost;
             }
 
             metrics.Outcome(DedupOutcomes.Released);
@@ -138,26 +149,50 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             throw;
         }
 
-        bool completed;
-        try
-        {
-            // Not the message's token: the work ran, so record it even while the bus stops.
-            completed = await claim.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (DedupStoreUnavailableException)
-        {
-            metrics.Outcome(DedupOutcomes.StoreError);
-            throw;
-        }
+        // Completed (or released) by the commit filter once the whole consume pipeline around this consumer finished.
+        claim.FailureMark = delivery.FailureCount;
+        claim.State = ConsumerClaimState.Succeeded;
+    }
 
-        if (!completed)
-        {
-            DedupLog.LeaseLost(logger, key, claim.Claim.Epoch);
-            metrics.Outcome(DedupOutcomes.LeaseLost);
-            throw new DedupLeaseLostException(key, claim.Claim.Epoch);
-        }
+    /// <summary>
+    /// The pipeline runs this consumer again within one delivery (a retry filter): the earlier attempt's consumer
+    /// succeeded, but something after it failed. When that failure came from another consumer only, the earlier
+    /// work stands: it is completed and this pass skips the consumer (returns true). Otherwise the earlier claim is
+    /// released and the consumer runs again.
+    /// </summary>
+    async Task<bool> SettleEarlierAttemptAsync(DeliveryScope delivery, ConsumerClaim earlier)
+    {
+        delivery.Remove(earlier);
+        if (earlier.State != ConsumerClaimState.Succeeded)
+            return false;
 
-        metrics.Outcome(DedupOutcomes.First);
+        earlier.State = ConsumerClaimState.Settled;
+        await using (earlier.Active.ConfigureAwait(false))
+        {
+            if (delivery.Stands(earlier, null))
+            {
+                var record = ReplyRecord.Encode(earlier.Replies, _options.MaxReplyBytes);
+                if (await earlier.Active.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false))
+                {
+                    _coordinator.Metrics.Outcome(DedupOutcomes.First);
+                    return true;
+                }
+            }
+
+            await earlier.Active.ReleaseAsync().ConfigureAwait(false);
+            _coordinator.Metrics.Outcome(DedupOutcomes.Released);
+            return false;
+        }
+    }
+
+    /// <summary>The outbox or transaction around this consumer, if MassTransit put one there.</summary>
+    static object? UnitOfWork(ConsumeContext context)
+    {
+        if (context.TryGetPayload<global::MassTransit.Middleware.InMemoryOutbox.OutboxContext>(out var outbox))
+            return outbox;
+        if (context.TryGetPayload<global::MassTransit.Middleware.OutboxConsumeContext>(out var transactional))
+            return transactional;
+        return context.TryGetPayload<TransactionContext>(out var transaction) ? transaction : null;
     }
 
     async Task ReplayAsync(ConsumeContext<TMessage> context, string key, ReadOnlyMemory<byte> stored)
@@ -183,7 +218,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
 
         // Sent to this duplicate's ResponseAddress with this duplicate's RequestId: the retrying requester gets it.
         foreach (var (message, type) in record.Messages())
-            await context.RespondAsync(message, type).ConfigureAwait(false);
+            await context.RespondAsync(message, type, ReplayPipe).ConfigureAwait(false);
         _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
     }
 

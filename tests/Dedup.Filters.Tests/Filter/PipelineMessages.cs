@@ -55,7 +55,7 @@ public sealed class ReplyingQuoteConsumer(Ledger ledger, PipelineState state, Qu
             ReplyPath.ObjectWithType => context.RespondAsync((object)reply, typeof(QuoteReply)),
             ReplyPath.ObjectWithPipe => context.RespondAsync((object)reply, pipe),
             ReplyPath.ObjectWithTypeAndPipe => context.RespondAsync((object)reply, typeof(QuoteReply), pipe),
-            ReplyPath.Initializer => context.RespondAsync<QuoteReply>(new { reply.Sku, reply.Price, reply.QuoteId }),
+            ReplyPath.Initializer => context.RespondAsync<InitializedQuote>(new { reply.Sku, reply.Price, reply.QuoteId }),
             _ => service.AnswerAsync(reply),
         };
     }
@@ -136,6 +136,16 @@ public sealed class FailingReplyFilter(PipelineState state) : IFilter<SendContex
 }
 
 public sealed record AuditReply(string Sku);
+
+/// <summary>A reply type MassTransit's message initializer can create (settable properties).</summary>
+public sealed class InitializedQuote
+{
+    public string Sku { get; set; } = string.Empty;
+
+    public decimal Price { get; set; }
+
+    public Guid QuoteId { get; set; }
+}
 
 /// <summary>A second consumer of a request on the same endpoint: answers without awaiting (MassTransit tracks the send).</summary>
 public sealed class AuditingQuoteConsumer(PipelineState state) : IConsumer<QuoteRequest>

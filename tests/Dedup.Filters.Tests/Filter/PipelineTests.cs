@@ -16,6 +16,16 @@ public abstract class PipelineTests : BusTestBase
         return client.GetResponse<QuoteReply>(request, x => x.UseExecute(ctx => ctx.MessageId = messageId));
     }
 
+    static async Task<Guid> RequestQuoteId(TestBus bus, ReplyPath path, QuoteRequest request, Guid messageId)
+    {
+        if (path != ReplyPath.Initializer)
+            return (await Request(bus, request, messageId)).Message.QuoteId;
+
+        var client = bus.Harness.Bus.CreateRequestClient<QuoteRequest>(RequestTimeout.After(s: 30));
+        var response = await client.GetResponse<InitializedQuote>(request, x => x.UseExecute(ctx => ctx.MessageId = messageId));
+        return response.Message.QuoteId;
+    }
+
     static PipelineState State(TestBus bus) => bus.Provider.GetRequiredService<PipelineState>();
 
     // Item 1: the non-generic overloads went through the capturing proxy twice, so a duplicate got two replies.
@@ -34,13 +44,14 @@ public abstract class PipelineTests : BusTestBase
         State(bus).ReplyPath = path;
         var id = Guid.NewGuid();
 
-        var first = await Request(bus, new QuoteRequest("apple", 1), id);
-        var second = await Request(bus, new QuoteRequest("apple", 1), id);
+        var first = await RequestQuoteId(bus, path, new QuoteRequest("apple", 1), id);
+        var second = await RequestQuoteId(bus, path, new QuoteRequest("apple", 1), id);
         await bus.Harness.InactivityTask;
 
-        Assert.Equal(first.Message, second.Message);
+        Assert.Equal(first, second);
         Assert.Equal(1, bus.Ledger.RunsOf(Guid.Empty));
-        Assert.Equal(2, bus.Harness.Sent.Select<QuoteReply>().Count()); // the original and one replay, never two
+        var sent = path == ReplyPath.Initializer ? bus.Harness.Sent.Select<InitializedQuote>().Count() : bus.Harness.Sent.Select<QuoteReply>().Count();
+        Assert.Equal(2, sent); // the original and one replay, never two
     }
 
     [Fact]
@@ -75,9 +86,8 @@ public abstract class PipelineTests : BusTestBase
         var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 1m));
 
         await Publish(bus, payment, id);
-        await bus.ConsumedAsync<ChargePayment>(2);
+        await bus.Harness.InactivityTask;
         await Publish(bus, payment, id);
-        await bus.ConsumedAsync<ChargePayment>(3);
         await bus.Harness.InactivityTask;
 
         Assert.Single(bus.Harness.Published.Select<PaymentCharged>());
@@ -101,9 +111,8 @@ public abstract class PipelineTests : BusTestBase
         var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 1m));
 
         await Publish(bus, payment, id);
-        await bus.ConsumedAsync<ChargePayment>(2);
+        await bus.Harness.InactivityTask;
         await Publish(bus, payment, id);
-        await bus.ConsumedAsync<ChargePayment>(3);
         await bus.Harness.InactivityTask;
 
         Assert.Single(bus.Harness.Published.Select<PaymentCharged>());
@@ -127,9 +136,8 @@ public abstract class PipelineTests : BusTestBase
         var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 1m));
 
         await Publish(bus, payment, id);
-        await bus.ConsumedAsync<ChargePayment>(2);
+        await bus.Harness.InactivityTask;
         await Publish(bus, payment, id);
-        await bus.ConsumedAsync<ChargePayment>(3);
         await bus.Harness.InactivityTask;
 
         Assert.Equal(1, State(bus).Committed);
@@ -151,9 +159,8 @@ public abstract class PipelineTests : BusTestBase
         var id = Guid.NewGuid();
 
         var first = await Request(bus, new QuoteRequest("fig", 1), id);  // the quote answers; the audit's reply fails
-        await bus.ConsumedAsync<QuoteRequest>(2);
+        await bus.Harness.InactivityTask;
         var second = await Request(bus, new QuoteRequest("fig", 1), id); // the redelivery of the same message
-        await bus.ConsumedAsync<QuoteRequest>(4);
         await bus.Harness.InactivityTask;
 
         Assert.Equal(first.Message, second.Message);

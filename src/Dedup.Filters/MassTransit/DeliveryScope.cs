@@ -1,0 +1,128 @@
+using Dedup.Diagnostics;
+using MassTransit;
+
+namespace Dedup.MassTransit;
+
+/// <summary>
+/// One delivery of one message on a deduplicating endpoint: the claims its consumers took, the failures that went
+/// through its pipeline, and whether MassTransit sent a copy of it back for redelivery. Created by
+/// <see cref="DedupCommitFilter"/> in front of the whole consume pipeline, which completes or releases the claims
+/// once that pipeline (outbox, unit of work, retries, every consumer) has finished.
+/// </summary>
+internal sealed class DeliveryScope
+{
+    static readonly AsyncLocal<DeliveryScope?> CurrentScope = new();
+
+    readonly Lock _lock = new();
+    readonly List<ConsumerClaim> _claims = [];
+    readonly List<(ConsumerClaim? Origin, Exception Exception)> _failures = [];
+
+    public DeliveryScope(ConsumeContext context)
+    {
+        MessageId = context.MessageId;
+        InputAddress = context.ReceiveContext.InputAddress;
+        RedeliveryCount = context.Headers.Get<int>(MessageHeaders.RedeliveryCount) ?? 0;
+    }
+
+    /// <summary>The delivery whose consume pipeline the current code runs in, if any.</summary>
+    public static DeliveryScope? Current
+    {
+        get => CurrentScope.Value;
+        set => CurrentScope.Value = value;
+    }
+
+    public Guid? MessageId { get; }
+
+    public Uri InputAddress { get; }
+
+    public int RedeliveryCount { get; }
+
+    /// <summary>MassTransit sent a copy of this message back to be delivered again (delayed or scheduled redelivery).</summary>
+    public bool Redelivered { get; set; }
+
+    /// <summary>The transient dedup failure this delivery's attempt ended with, kept so a fault for it can be withheld.</summary>
+    public DedupTransientException? Transient { get; set; }
+
+    public bool HasClaims
+    {
+        get
+        {
+            lock (_lock)
+                return _claims.Count > 0;
+        }
+    }
+
+    public int FailureCount
+    {
+        get
+        {
+            lock (_lock)
+                return _failures.Count;
+        }
+    }
+
+    public ConsumerClaim? Find(string key)
+    {
+        lock (_lock)
+            return _claims.Find(c => c.Key == key);
+    }
+
+    public void Add(ConsumerClaim claim)
+    {
+        lock (_lock)
+            _claims.Add(claim);
+    }
+
+    public void Remove(ConsumerClaim claim)
+    {
+        lock (_lock)
+            _claims.Remove(claim);
+    }
+
+    /// <summary>A failure went through the pipeline; <paramref name="origin"/> is the claim whose own consumer or reply failed, when known.</summary>
+    public void RecordFailure(ConsumerClaim? origin, Exception exception)
+    {
+        lock (_lock)
+            _failures.Add((origin, exception));
+    }
+
+    /// <summary>The claims whose consumers succeeded, waiting for the delivery to finish.</summary>
+    public ConsumerClaim[] Pending()
+    {
+        lock (_lock)
+            return [.. _claims.Where(c => c.State == ConsumerClaimState.Succeeded)];
+    }
+
+    /// <summary>
+    /// Whether <paramref name="claim"/>'s work stands although the delivery failed (<paramref name="failure"/>, or
+    /// an earlier attempt that a retry or redelivery swallowed when null): only when every failure that explains it
+    /// came from another consumer's own work or reply, and no outbox or transaction around this consumer saw it.
+    /// An unexplained failure (an outbox flush, a unit-of-work commit, a filter of the user's) releases the claim.
+    /// </summary>
+    public bool Stands(ConsumerClaim claim, Exception? failure)
+    {
+        List<(ConsumerClaim? Origin, Exception Exception)> explaining;
+        lock (_lock)
+        {
+            explaining = failure is null
+                ? _failures.Skip(claim.FailureMark).ToList()
+                : _failures.Where(f => Explains(f.Exception, failure)).ToList();
+        }
+
+        return explaining.Count > 0
+               && explaining.All(f => f.Origin is not null && f.Origin != claim && (claim.Unit is null || !ReferenceEquals(f.Origin.Unit, claim.Unit)));
+    }
+
+    static bool Explains(Exception recorded, Exception failure)
+    {
+        for (var current = failure; current is not null; current = current.InnerException)
+        {
+            if (ReferenceEquals(current, recorded))
+                return true;
+            if (current is AggregateException aggregate && aggregate.InnerExceptions.Any(inner => Explains(recorded, inner)))
+                return true;
+        }
+
+        return false;
+    }
+}
