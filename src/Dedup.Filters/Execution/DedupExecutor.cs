@@ -24,6 +24,10 @@ internal sealed class DedupExecutor : IDedupExecutor
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(work);
+
+        // A cancelled caller claims nothing: the Redis store sends its script before it looks at the token, and the
+        // claim it made would hold the key until its lease ran out, with nobody left to release it (issue 9).
+        cancellationToken.ThrowIfCancellationRequested();
         var storeKey = DedupKey.ForCustomKey(_coordinator.Options.KeyPrefix, _scope, key);
         var acquisition = await _coordinator.AcquireAsync(storeKey, fingerprint ?? string.Empty, cancellationToken).ConfigureAwait(false);
         var metrics = _coordinator.Metrics;
@@ -39,6 +43,15 @@ internal sealed class DedupExecutor : IDedupExecutor
         }
 
         await using var claim = acquisition.Claim!;
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // Cancelled between the claim and the work: give the key back now; left to the lease, the next caller
+            // would wait for a whole lease (issue 9).
+            await claim.ReleaseAsync().ConfigureAwait(false);
+            metrics.Outcome(DedupOutcomes.Released);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, claim.Claim.LeaseLost);
         T value;
         try
@@ -57,8 +70,11 @@ internal sealed class DedupExecutor : IDedupExecutor
             throw;
         }
 
+        // The work returned: record it whatever the caller's token says by now. Completing with the caller's token
+        // recorded nothing and released nothing, so the next caller waited a whole lease and ran the work again
+        // (issue 9). The completion is still bounded: ActiveClaim retries a transient failure only while the lease holds.
         var record = JsonSerializer.SerializeToUtf8Bytes(value);
-        if (!await claim.CompleteAsync(record, cancellationToken).ConfigureAwait(false))
+        if (!await claim.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false))
         {
             metrics.Outcome(DedupOutcomes.LeaseLost);
             throw new DedupLeaseLostException(storeKey, claim.Claim.Epoch);

@@ -12,7 +12,10 @@ public interface IDedupExecutor
     /// <summary>Runs <paramref name="work"/> once for <paramref name="key"/> and returns its (stored) result.</summary>
     /// <param name="key">The idempotency key (hashed into the store key), e.g. <c>fibonacci:10</c>.</param>
     /// <param name="work">The work; its token is cancelled when the caller cancels or the lease is lost.</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <param name="cancellationToken">
+    /// Cancels the wait and the work; a call cancelled before the work started gives the key back at once. Once the work
+    /// has returned, its result is recorded and returned even when this token was cancelled meanwhile.
+    /// </param>
     /// <exception cref="DedupInFlightTimeoutException">Another caller was still running the work when the wait ran out.</exception>
     /// <exception cref="DedupLeaseLostException">The lease was lost while the work ran; its result was not stored.</exception>
     /// <exception cref="DedupStoreUnavailableException">The store could not be reached (the executor always fails closed).</exception>
