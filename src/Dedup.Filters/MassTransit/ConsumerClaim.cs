@@ -32,10 +32,11 @@ internal sealed class ConsumerClaim
     readonly List<Task> _tasks = [];
     readonly List<Guid> _sendIds = [];
 
-    public ConsumerClaim(DeliveryScope delivery, string key, string fingerprint, ActiveClaim active, object? unit, Guid? requestId)
+    public ConsumerClaim(DeliveryScope delivery, string key, Type messageType, string fingerprint, ActiveClaim active, object? unit, Guid? requestId)
     {
         Delivery = delivery;
         Key = key;
+        MessageType = messageType;
         Fingerprint = fingerprint;
         Active = active;
         Unit = unit;
@@ -52,6 +53,9 @@ internal sealed class ConsumerClaim
     public DeliveryScope Delivery { get; }
 
     public string Key { get; }
+
+    /// <summary>The message type the consumer took the message as.</summary>
+    public Type MessageType { get; }
 
     public string Fingerprint { get; }
 

@@ -46,10 +46,22 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
             return;
         }
 
-        if (delivery.Find(key) is { } earlier && await SettleEarlierAttemptAsync(delivery, earlier).ConfigureAwait(false))
-            return;
+        if (delivery.Find(key) is { } earlier)
+        {
+            if (earlier.MessageType != typeof(TMessage))
+            {
+                // The same consumer takes this message as another of its types (polymorphic contracts, two contract
+                // versions with one URN): one consumer, one key, one run per delivery.
+                DedupLog.DuplicateSkipped(logger, key, earlier.Active.Claim.Epoch);
+                metrics.Outcome(DedupOutcomes.Duplicate);
+                return;
+            }
 
-        var fingerprint = _options.Fingerprints ? MessageFingerprint.Compute(context.Message, MessageName, scope) : string.Empty;
+            if (await SettleEarlierAttemptAsync(delivery, earlier).ConfigureAwait(false))
+                return;
+        }
+
+        var fingerprint = _options.Fingerprints ? MessageFingerprint.Compute(context.ReceiveContext, scope) : string.Empty;
         using var activity = DedupMetrics.ActivitySource.StartActivity("dedup.consume");
         activity?.SetTag("dedup.key", key);
 
@@ -57,6 +69,13 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
         try
         {
             acquisition = await _coordinator.AcquireAsync(key, fingerprint, context.CancellationToken).ConfigureAwait(false);
+            if (acquisition.Result.Outcome == ClaimOutcome.Conflict
+                && acquisition.Result.StoredFingerprint == MessageFingerprint.Compute(context.Message, MessageName, scope))
+            {
+                // A record written before fingerprints were taken from the received body (issue 9): the same payload.
+                fingerprint = acquisition.Result.StoredFingerprint;
+                acquisition = await _coordinator.AcquireAsync(key, fingerprint, context.CancellationToken).ConfigureAwait(false);
+            }
         }
         catch (DedupStoreUnavailableException exception) when (_options.StoreFailure == StoreFailurePolicy.FailOpen)
         {
@@ -111,7 +130,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
         }
 
         var active = acquisition.Claim!;
-        var claim = new ConsumerClaim(delivery, key, fingerprint, active, UnitOfWork(context), context.RequestId);
+        var claim = new ConsumerClaim(delivery, key, typeof(TMessage), fingerprint, active, UnitOfWork(context), context.RequestId);
         delivery.Add(claim);
         delivery.Transient = null;
         ConsumerClaim.Current = claim;

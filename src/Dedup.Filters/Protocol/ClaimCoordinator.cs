@@ -44,7 +44,17 @@ internal sealed class ClaimCoordinator
             while (true)
             {
                 var claimStarted = _time.GetTimestamp();
-                var result = await ClaimAsync(key, owner, fingerprint, cancellationToken).ConfigureAwait(false);
+                ClaimResult result;
+                try
+                {
+                    result = await ClaimAsync(key, owner, fingerprint, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // The claim may have reached the store before the caller gave up (a Redis script runs once sent).
+                    await ReleaseOrphanAsync(key, owner, fingerprint).ConfigureAwait(false);
+                    throw;
+                }
                 switch (result.Outcome)
                 {
                     case ClaimOutcome.Claimed:
@@ -110,6 +120,29 @@ internal sealed class ClaimCoordinator
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50 << attempt), _time, cancellationToken).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Gives back a claim whose caller was cancelled while it was in flight: claiming again with the same owner token is
+    /// idempotent and answers with the epoch if the cancelled claim got through; then it is released. Best effort.
+    /// </summary>
+    async Task ReleaseOrphanAsync(string key, string owner, string fingerprint)
+    {
+        long epoch = 0;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            var result = await _store.ClaimAsync(key, owner, fingerprint, Options.Lease, Options.Retention, timeout.Token).ConfigureAwait(false);
+            if (result.IsOwner)
+            {
+                epoch = result.Epoch;
+                await _store.ReleaseAsync(key, owner, epoch, timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception exception) when (exception is DedupStoreUnavailableException or OperationCanceledException)
+        {
+            DedupLog.ReleaseFailed(_logger, key, epoch, exception);
         }
     }
 

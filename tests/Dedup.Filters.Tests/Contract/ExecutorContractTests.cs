@@ -313,7 +313,7 @@ public abstract class ExecutorContractTests
 
     // Issue 9 A: the claim reached the store but the caller cancelled before its reply arrived (a Redis script runs
     // once sent); the owner token that could release it is inside ClaimCoordinator.AcquireAsync.
-    [Fact(Skip = "Needs the ClaimCoordinator change of issue 9 A (release a claim whose caller cancelled while it was in flight); ClaimCoordinator is not the executor's file.")]
+    [Fact]
     public async Task Execute_CallerCancelledWhileTheClaimWasInFlight_ReleasesTheClaim()
     {
         using var caller = new CancellationTokenSource();
