@@ -29,6 +29,12 @@ public sealed class PipelineState
     /// <summary>How many sends of <see cref="AuditReply"/> still fail.</summary>
     public int AuditReplyFailuresLeft;
 
+    /// <summary>How many times <see cref="FlakySiblingConsumer"/> still throws.</summary>
+    public int SiblingFailuresLeft;
+
+    /// <summary>Runs of <see cref="FlakySiblingConsumer"/>.</summary>
+    public int SiblingRuns;
+
     /// <summary>Payments a unit of work committed.</summary>
     public int Committed;
 
@@ -154,6 +160,18 @@ public sealed class AuditingQuoteConsumer(PipelineState state) : IConsumer<Quote
     {
         Interlocked.Increment(ref state.AuditRuns);
         context.Respond(new AuditReply(context.Message.Sku));
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>A second consumer of <see cref="ChargePayment"/> on the same endpoint that throws while the state says so.</summary>
+public sealed class FlakySiblingConsumer(PipelineState state) : IConsumer<ChargePayment>
+{
+    public Task Consume(ConsumeContext<ChargePayment> context)
+    {
+        Interlocked.Increment(ref state.SiblingRuns);
+        if (Interlocked.Decrement(ref state.SiblingFailuresLeft) >= 0)
+            throw new InvalidOperationException("sibling failed (test)");
         return Task.CompletedTask;
     }
 }

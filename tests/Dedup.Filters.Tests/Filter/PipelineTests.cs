@@ -167,6 +167,92 @@ public abstract class PipelineTests : BusTestBase
         Assert.Equal(1, bus.Ledger.RunsOf(Guid.Empty)); // the quote consumer ran once
         Assert.Equal(2, State(bus).AuditRuns);           // the audit consumer, whose reply failed, ran again
     }
+
+    // A retry that re-runs both consumers of a message: the one that succeeded is not run again when nothing wraps it.
+    [Fact]
+    public async Task TwoConsumersOnOneEndpoint_OneThrowsUnderMessageRetry_TheOtherRunsOnce()
+    {
+        await using var bus = await StartAsync(
+            consumers: x =>
+            {
+                x.AddConsumer<NotifyingConsumer>().Endpoint(e => e.Name = "shared-payments");
+                x.AddConsumer<FlakySiblingConsumer>().Endpoint(e => e.Name = "shared-payments");
+            },
+            bus: (cfg, _) => cfg.UseMessageRetry(r => r.Immediate(3)));
+        State(bus).SiblingFailuresLeft = 1;
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 1m));
+
+        await Publish(bus, payment, id);
+        await bus.Harness.InactivityTask;
+        await Publish(bus, payment, id);
+        await bus.Harness.InactivityTask;
+
+        Assert.Equal(1, bus.Ledger.RunsOf(payment.PaymentId));
+        Assert.Equal(2, State(bus).SiblingRuns);
+        Assert.Single(bus.Harness.Published.Select<PaymentCharged>());
+    }
+
+    // The same under a bus-level outbox: the outbox discarded the first consumer's event when its sibling failed, so that
+    // consumer must run again for the event to be published once.
+    [Fact]
+    public async Task TwoConsumersOnOneEndpoint_OneThrowsUnderABusLevelOutbox_TheOtherRunsAgain_AndItsEventIsPublishedOnce()
+    {
+        await using var bus = await StartAsync(
+            consumers: x =>
+            {
+                x.AddConsumer<NotifyingConsumer>().Endpoint(e => e.Name = "shared-payments-outbox");
+                x.AddConsumer<FlakySiblingConsumer>().Endpoint(e => e.Name = "shared-payments-outbox");
+            },
+            bus: (cfg, context) =>
+            {
+                cfg.UseMessageRetry(r => r.Immediate(3));
+                cfg.UseInMemoryOutbox(context);
+            });
+        State(bus).SiblingFailuresLeft = 1;
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 1m));
+
+        await Publish(bus, payment, id);
+        await bus.Harness.InactivityTask;
+        await Publish(bus, payment, id);
+        await bus.Harness.InactivityTask;
+
+        Assert.Single(bus.Harness.Published.Select<PaymentCharged>());
+        Assert.Equal(2, State(bus).SiblingRuns);
+    }
+
+    // MassTransit's delayed redelivery swallows the failure and sends a copy back: the claim is released, not completed,
+    // so the copy runs the consumer and publishes the event the outbox discarded.
+    [Fact]
+    public async Task DelayedRedeliveryAfterAFailedOutboxFlush_TheCopyRunsTheConsumer_AndTheEventIsPublishedOnce()
+    {
+        await using var bus = await StartAsync(
+            consumers: x => x.AddConsumer<NotifyingConsumer>(),
+            bus: (cfg, context) =>
+            {
+                cfg.UseDelayedMessageScheduler();
+                cfg.ConfigurePublish(p => p.UseFilter(new FailingPublishFilter(context.GetRequiredService<PipelineState>())));
+                cfg.UseDelayedRedelivery(r => r.Intervals(TimeSpan.FromMilliseconds(200)));
+                cfg.UseInMemoryOutbox(context);
+            });
+        State(bus).PublishFailuresLeft = 1;
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 1m));
+
+        await Publish(bus, payment, id);
+        await bus.Harness.InactivityTask;
+        await WaitUntil(() => bus.Harness.Published.Select<PaymentCharged>().Any());
+        await Publish(bus, payment, id);
+        await bus.Harness.InactivityTask;
+
+        Assert.Single(bus.Harness.Published.Select<PaymentCharged>());
+        Assert.Equal(2, bus.Ledger.RunsOf(payment.PaymentId));
+    }
+
+    static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition() && DateTime.UtcNow < deadline)
+            await Task.Delay(50);
+    }
 }
 
 public sealed class InMemoryPipelineTests : PipelineTests
