@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Dedup.Worker.Faults;
 using Dedup.Worker.Ledger;
 using MassTransit;
+using MassTransit.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -58,11 +59,14 @@ namespace Dedup.Worker.Hosting
             return builder;
         }
 
-        /// <summary>Adds the kill-after-complete filter in front of every receive endpoint's consume pipe (when configured).</summary>
+        /// <summary>
+        /// Adds the kill-after-complete filter in front of every receive endpoint's consume pipe (when configured). It is a
+        /// pre-pipe filter added before <c>UseDedup</c>, so it wraps dedup's commit filter: it runs after the completion.
+        /// </summary>
         public static void UseWorkerFaults(this IBusFactoryConfigurator cfg, IRegistrationContext context)
         {
             if (context.GetService<FaultSettings>() is { Kill: KillPoint.AfterComplete } faults)
-                cfg.UseFilter(new KillAfterCompleteFilter(faults));
+                cfg.AddPrePipeSpecification(new FilterPipeSpecification<ConsumeContext>(new KillAfterCompleteFilter(faults)));
         }
 
         static ILedger Inner(IServiceProvider provider, ServiceDescriptor descriptor) =>
