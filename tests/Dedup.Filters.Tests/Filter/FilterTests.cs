@@ -123,6 +123,41 @@ public abstract class FilterTests : BusTestBase
         Assert.Equal([1L, 2L, 3L], epochs);
     }
 
+    // Issue 9 item 2: the key's TTL was set at claim and complete only, so a consumer running longer than Retention lost
+    // its key; the next copy claimed a fresh key with the same epoch and ran the work a second time.
+    [Fact]
+    public async Task ConsumerRunsLongerThanRetention_ACopyMidwayWaitsAndRunsNothing_AndEpochsKeepGrowingAfterExpiry()
+    {
+        await using var bus = await StartAsync(o =>
+        {
+            o.Lease = TimeSpan.FromSeconds(1);
+            o.Retention = TimeSpan.FromSeconds(2);
+            o.InFlightWait = TimeSpan.FromSeconds(20);
+        });
+        bus.Ledger.HoldConsumers = true;
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 5m));
+
+        await Publish(bus, payment, id);
+        var first = await bus.Ledger.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // past the retention window, while the consumer still runs
+        await Publish(bus, payment, id);
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        bus.Ledger.Gate.TrySetResult();              // the consumer finishes after about 4 s
+        await bus.ConsumedAsync<ChargePayment>(2);
+
+        Assert.Equal(1, bus.Ledger.RunsOf(payment.PaymentId));
+        Assert.Single(bus.Ledger.Claims);
+
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // the completed record expires
+        await Publish(bus, payment, id);
+        await bus.ConsumedAsync<ChargePayment>(3);
+
+        Assert.Equal(2, bus.Ledger.RunsOf(payment.PaymentId)); // a copy after the retention window runs again
+        var epochs = bus.Ledger.Claims.Select(c => c!.Epoch).ToArray();
+        Assert.True(epochs[1] > epochs[0], $"epochs must grow across the key's expiry: {epochs[0]}, then {epochs[1]}");
+        Assert.Equal(first!.Epoch, epochs[0]);
+    }
+
     [Fact]
     public async Task LeaseLostWhileConsuming_CancelsTheConsumerAndRecordsNothing()
     {
