@@ -232,6 +232,6 @@ public abstract class ExecutorContractTests
         }));
         var secondEpoch = await executor.ExecuteAsync("epoch:1", (claim, _) => Task.FromResult(claim.Epoch));
 
-        Assert.Equal(firstEpoch + 1, secondEpoch);
+        Assert.True(secondEpoch > firstEpoch, $"epoch {secondEpoch} after {firstEpoch}");
     }
 }

@@ -348,4 +348,92 @@ public abstract class StoreContractTests
 
         Assert.False(watch.Changed.IsCompleted);
     }
+
+    // Issue 9 (1): the key's TTL was set only at claim and complete, so an owner that renewed for longer than the
+    // retention lost its key and the next copy claimed it afresh while the first still ran.
+    [Fact]
+    public async Task Renew_OwnerRunningLongerThanTheRetention_KeepsOtherClaimersBusy()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var (lease, retention) = (TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+        var step = lease / 4;
+        var claimed = await Store.ClaimAsync(key, owner, "fp", lease, retention, default);
+        var renewals = new List<bool>();
+        ClaimResult? second = null;
+
+        for (var elapsed = step; elapsed <= TimeSpan.FromSeconds(4); elapsed += step)
+        {
+            await PassAsync(step);
+            renewals.Add(await Store.RenewAsync(key, owner, claimed.Epoch, lease, default));
+            if (second is null && elapsed >= TimeSpan.FromSeconds(2.5))
+                second = await Store.ClaimAsync(key, NewOwner(), "fp", lease, retention, default);
+        }
+
+        Assert.Equal(ClaimOutcome.Busy, second?.Outcome);
+        Assert.All(renewals, Assert.True);
+    }
+
+    // Issue 9 (1): epochs restarted at 1 once a key was gone, so two owners of one key could share an epoch and a
+    // fenced downstream store could not tell them apart.
+    [Fact]
+    public async Task Claim_AfterTheCompletedRecordExpired_GetsAHigherEpoch()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var retention = TimeSpan.FromMilliseconds(500);
+        var first = await Store.ClaimAsync(key, owner, "fp", Lease, retention, default);
+        await Store.CompleteAsync(key, owner, first.Epoch, ReadOnlyMemory<byte>.Empty, retention, default);
+        await PassAsync(retention + TimeSpan.FromMilliseconds(200));
+
+        var next = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
+        Assert.True(next.Epoch > first.Epoch, $"epoch {next.Epoch} after {first.Epoch}");
+    }
+
+    [Fact]
+    public async Task Claim_AfterAnAbandonedClaimExpired_GetsAHigherEpoch()
+    {
+        var key = NewKey();
+        var retention = TimeSpan.FromMilliseconds(500);
+        var first = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, retention, default);
+        await PassAsync(retention + TimeSpan.FromMilliseconds(300));
+
+        var next = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, retention, default);
+
+        Assert.True(next.IsOwner, $"outcome {next.Outcome}");
+        Assert.True(next.Epoch > first.Epoch, $"epoch {next.Epoch} after {first.Epoch}");
+    }
+
+    [Fact]
+    public async Task Claim_AfterTheKeyWasRemoved_GetsAHigherEpoch()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var first = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, first.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
+        await RemoveKeyAsync(key);
+
+        var next = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
+        Assert.True(next.Epoch > first.Epoch, $"epoch {next.Epoch} after {first.Epoch}");
+    }
+
+    [Fact]
+    public async Task Claim_ReleasedThenRemovedRepeatedly_NeverRepeatsAnEpoch()
+    {
+        var key = NewKey();
+        var epochs = new List<long>();
+        for (var i = 0; i < 5; i++)
+        {
+            var owner = NewOwner();
+            var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+            epochs.Add(claimed.Epoch);
+            await Store.ReleaseAsync(key, owner, claimed.Epoch, default);
+            if (i % 2 == 1)
+                await RemoveKeyAsync(key);
+        }
+
+        Assert.Equal(epochs.Order(), epochs);
+        Assert.Equal(epochs.Count, epochs.Distinct().Count());
+    }
 }
