@@ -42,7 +42,8 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
                 case State.InProgress when entry.Owner == owner:
                     Extend(entry, now, lease);
                     return new(new ClaimResult(ClaimOutcome.Claimed, entry.Epoch));
-                case State.InProgress when mismatch:
+                // An expired claim is taken over whatever its fingerprint: its payload never completed (issue 9).
+                case State.InProgress when entry.LeaseDeadline > now && mismatch:
                     return new(new ClaimResult(ClaimOutcome.Conflict, entry.Epoch, StoredFingerprint: entry.Fingerprint));
                 case State.InProgress when entry.LeaseDeadline > now:
                     return new(new ClaimResult(ClaimOutcome.Busy, entry.Epoch, entry.LeaseDeadline - now));

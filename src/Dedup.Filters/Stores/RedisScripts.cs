@@ -46,8 +46,9 @@ internal static class RedisScripts
             if redis.call('PTTL', key) < 2 * lease then redis.call('PEXPIRE', key, 2 * lease) end
             return {1, e}
           end
-          if mismatch then return {5, e, f} end
+          -- An expired claim is taken over whatever its fingerprint: its payload never completed (issue 9).
           if d > now then
+            if mismatch then return {5, e, f} end
             redis.call('HSET', key, 'w', '1')
             return {3, e, d - now}
           end

@@ -120,7 +120,7 @@ public abstract class StoreContractTests
     public async Task Claim_InProgressWithOtherFingerprint_IsConflict()
     {
         var key = NewKey();
-        await Store.ClaimAsync(key, NewOwner(), "fp-a", Lease, Retention, default);
+        await Store.ClaimAsync(key, NewOwner(), "fp-a", LongLease, Retention, default);
 
         var result = await Store.ClaimAsync(key, NewOwner(), "fp-b", Lease, Retention, default);
 
@@ -435,5 +435,45 @@ public abstract class StoreContractTests
 
         Assert.Equal(epochs.Order(), epochs);
         Assert.Equal(epochs.Count, epochs.Distinct().Count());
+    }
+
+    // Issue 9 (2): the conflict check came before the lease check, so a crashed owner's expired claim answered
+    // Conflict to every other payload for the whole retention. Its payload never completed: take it over.
+    [Fact]
+    public async Task Claim_ExpiredClaimWithAnotherFingerprint_IsTakenOver()
+    {
+        var key = NewKey();
+        var crashed = await Store.ClaimAsync(key, NewOwner(), "fp-a", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp-b", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.TakenOver, result.Outcome);
+        Assert.True(result.Epoch > crashed.Epoch, $"epoch {result.Epoch} after {crashed.Epoch}");
+    }
+
+    [Fact]
+    public async Task Claim_ReleasedKey_ReplayOfTheSamePayloadClaims()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var claimed = await Store.ClaimAsync(key, owner, "fp-a", LongLease, Retention, default);
+        await Store.ReleaseAsync(key, owner, claimed.Epoch, default);
+
+        var replay = await Store.ClaimAsync(key, NewOwner(), "fp-a", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, replay.Outcome);
+    }
+
+    // A release drops the fingerprint: nothing completed, so another payload is no conflict.
+    [Fact]
+    public async Task Claim_ReleasedKey_AnotherPayloadClaimsWithoutConflict()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var claimed = await Store.ClaimAsync(key, owner, "fp-a", LongLease, Retention, default);
+        await Store.ReleaseAsync(key, owner, claimed.Epoch, default);
+
+        var other = await Store.ClaimAsync(key, NewOwner(), "fp-b", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, other.Outcome);
     }
 }
