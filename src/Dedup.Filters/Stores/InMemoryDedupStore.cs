@@ -122,6 +122,16 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
 
     public KeyWatch Watch(string key) => _watches.Register(key);
 
+    /// <summary>The number of records held, expired ones included until the next sweep or lookup (a test hook).</summary>
+    internal int Count
+    {
+        get
+        {
+            lock (_lock)
+                return _entries.Count;
+        }
+    }
+
     /// <summary>Removes a key (a test hook standing for an operator's DEL or an eviction).</summary>
     internal void Remove(string key)
     {
