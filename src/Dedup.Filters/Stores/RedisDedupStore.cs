@@ -17,6 +17,8 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
     readonly DedupMetrics _metrics;
     readonly ILogger _logger;
     readonly Lock _subscribeLock = new();
+    readonly EventHandler<ConnectionFailedEventArgs> _onRestored;
+    readonly Action<RedisChannel, RedisValue> _onNotification;
     Task? _subscription;
 
     public RedisDedupStore(IConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, DedupMetrics metrics, ILogger logger)
@@ -28,7 +30,13 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
         _channelValue = channel;
         _metrics = metrics;
         _logger = logger;
-        _connection.ConnectionRestored += (_, _) => _watches.FireAll();
+        _onRestored = (_, _) => _watches.FireAll();
+        _onNotification = (_, message) =>
+        {
+            if (!message.IsNullOrEmpty)
+                _watches.Fire(message!);
+        };
+        _connection.ConnectionRestored += _onRestored;
     }
 
     IDatabase Database => _connection.GetDatabase();
@@ -64,10 +72,33 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
 
     public KeyWatch Watch(string key) => _watches.Register(key);
 
+    /// <summary>
+    /// Lets go of the connection: disposes it when the store owns it; otherwise detaches this store's handlers, so a
+    /// connection the application keeps no longer calls into a disposed store (issue 9).
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
+        _connection.ConnectionRestored -= _onRestored;
         if (_ownsConnection)
+        {
             await _connection.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        Task? subscription;
+        lock (_subscribeLock)
+            subscription = _subscription;
+        if (subscription is null)
+            return;
+        try
+        {
+            // Removes this store's handler only; the channel stays subscribed while another store on it listens.
+            await _connection.GetSubscriber().UnsubscribeAsync(_channel, _onNotification).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (IsStoreFailure(exception))
+        {
+            // Best effort: a handler left behind only wakes waiters to re-check their key.
+        }
     }
 
     async Task<RedisResult> EvaluateAsync(string operation, string script, string key, RedisValue[] values, CancellationToken cancellationToken)
@@ -140,12 +171,7 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
         }
     }
 
-    Task SubscribeAsync() =>
-        _connection.GetSubscriber().SubscribeAsync(_channel, (_, message) =>
-        {
-            if (!message.IsNullOrEmpty)
-                _watches.Fire(message!);
-        });
+    Task SubscribeAsync() => _connection.GetSubscriber().SubscribeAsync(_channel, _onNotification);
 
     static long Milliseconds(TimeSpan value) => (long)Math.Ceiling(value.TotalMilliseconds);
 }
