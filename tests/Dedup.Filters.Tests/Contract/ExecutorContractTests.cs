@@ -78,8 +78,9 @@ public abstract class ExecutorContractTests
             o.InFlightWait = TimeSpan.FromMinutes(1);
         });
         await using var _ = provider;
-        var release = new TaskCompletionSource();
-        var first = executor.ExecuteAsync("slow:1", async _ => { await release.Task; return 1; });
+        var (started, release) = (new TaskCompletionSource(), new TaskCompletionSource());
+        var first = executor.ExecuteAsync("slow:1", async _ => { started.SetResult(); await release.Task; return 1; });
+        await started.Task; // the first owns the key before the second claims (both wait for the new store's subscription)
         var waiting = store.WatchesRegistered(1);
         var second = Task.Run(() => executor.ExecuteAsync("slow:1", _ => Task.FromResult(2)));
         await waiting;
