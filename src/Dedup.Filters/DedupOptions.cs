@@ -58,6 +58,14 @@ public sealed class DedupOptions
     /// </summary>
     public bool RecordFaults { get; set; }
 
+    /// <summary>
+    /// The longest one run of the work holds its claim: then the claim stops renewing, logs, and cancels
+    /// <see cref="Protocol.DedupClaim.LeaseLost"/> (the consumer's token), so a hung consumer no longer keeps its
+    /// duplicates waiting and redelivered for ever; once the lease runs out a copy takes the message over. Default
+    /// 30 min (RabbitMQ's default <c>consumer_timeout</c>); at least <see cref="Lease"/>, at most 24 h.
+    /// </summary>
+    public TimeSpan MaxRunTime { get; set; } = TimeSpan.FromMinutes(30);
+
     /// <summary>Messages of type <typeparamref name="T"/> are not deduplicated.</summary>
     public DedupOptions Exclude<T>()
         where T : class

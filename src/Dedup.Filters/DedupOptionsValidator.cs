@@ -31,6 +31,8 @@ internal sealed class DedupOptionsValidator : IValidateOptions<DedupOptions>
             failures.Add($"Dedup:StoreFailure must be FailClosed or FailOpen; it is {options.StoreFailure}.");
         if (!Enum.IsDefined(options.MissingMessageId))
             failures.Add($"Dedup:MissingMessageId must be Reject or Process; it is {options.MissingMessageId}.");
+        if (options.MaxRunTime < options.Lease || options.MaxRunTime > TimeSpan.FromHours(24))
+            failures.Add($"Dedup:MaxRunTime must be at least Dedup:Lease ({options.Lease}) and at most 1.00:00:00 (24 h); it is {options.MaxRunTime}.");
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

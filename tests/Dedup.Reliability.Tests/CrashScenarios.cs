@@ -65,7 +65,7 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
 
         s.Check(a.Count("killing process") == 1, "a died at the fault point");
         var entries = await s.LedgerEntriesAsync(victim.ToString());
-        s.Check(entries.Count == 1 && entries[0].GetProperty("epoch").GetInt64() == 2, $"the victim ran once, by the taker-over at epoch 2 (entries: {string.Join(", ", entries.Select(e => e.GetProperty("epoch").GetInt64()))})");
+        s.Check(entries.Count == 1, $"the victim ran once, by the taker-over (entries at epochs: {string.Join(", ", entries.Select(e => e.GetProperty("epoch").GetInt64()))})");
         s.Check(s.Workers.Sum(w => w.Count("outcome=taken_over")) >= 1, "the takeover was counted (dedup.messages outcome=taken_over)");
         await s.FinishAsync();
     }
@@ -112,8 +112,9 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
 
         var entries = await s.LedgerEntriesAsync(victim.ToString());
         var epochs = entries.Select(e => e.GetProperty("epoch").GetInt64()).ToList();
-        s.Check(epochs.SequenceEqual([1L, 2L]), $"the victim's side effect ran at epoch 1 (killed) and again at epoch 2 (taker-over): {string.Join(",", epochs)}");
-        s.Check(b.Count("taken over at epoch 2") + c.Count("taken over at epoch 2") == 1, "the takeover was logged (event 4, warning)");
+        s.Check(epochs.Count == 2 && epochs[1] > epochs[0], $"the victim's side effect ran at a's epoch (killed) and again at a higher one (taker-over): {string.Join(",", epochs)}");
+        var takenOver = $"taken over at epoch {(epochs.Count == 2 ? epochs[1] : -1)}";
+        s.Check(b.Count(takenOver) + c.Count(takenOver) == 1, "the takeover was logged (event 4, warning)");
         s.Check(b.Count("outcome=taken_over") + c.Count("outcome=taken_over") == 1, "the takeover was counted (dedup.messages outcome=taken_over)");
         await s.FinishAsync();
     }
@@ -168,6 +169,7 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
         await s.SendPaymentAsync(victim);
         var key = await VictimKeyAsync(s);
         s.Check((string?)await s.DedupRedis.GetDatabase().HashGetAsync(key, "s") == "p", "a claimed the victim");
+        var frozenEpoch = (long)await s.DedupRedis.GetDatabase().HashGetAsync(key, "e");
         a.Signal(WorkerProcess.SigStop);
         s.Log("SIGSTOP a");
         var b = s.StartWorker("b");
@@ -180,16 +182,16 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
         while (DateTime.UtcNow < deadline && (string?)await s.DedupRedis.GetDatabase().HashGetAsync(key, "s") != "c")
             await Task.Delay(200);
         var epoch = (long)await s.DedupRedis.GetDatabase().HashGetAsync(key, "e");
-        s.Check(epoch == 2, $"b completed the victim at epoch 2 (e={epoch})");
+        s.Check(epoch > frozenEpoch, $"b completed the victim at a higher epoch than a's {frozenEpoch} (e={epoch})");
         a.Signal(WorkerProcess.SigCont);
         s.Log("SIGCONT a");
         await s.DrainAsync(TimeSpan.FromSeconds(60), settle: TimeSpan.FromSeconds(5));
 
         s.Check(a.Count("outcome=lease_lost") >= 1, "a counted its lease as lost (dedup.messages outcome=lease_lost)");
         s.Check(a.Count("outcome=first") == 0, "a completed nothing for the victim");
-        s.Check(b.Count("taken over at epoch 2") == 1, "b logged the takeover at epoch 2");
+        s.Check(b.Count($"taken over at epoch {epoch}") == 1, $"b logged the takeover at epoch {epoch}");
         var entries = await s.LedgerEntriesAsync(victim.ToString());
-        s.Check(entries.Count == 1 && entries[0].GetProperty("epoch").GetInt64() == 2, "the ledger has one entry, written at epoch 2");
+        s.Check(entries.Count == 1 && entries[0].GetProperty("epoch").GetInt64() == epoch, $"the ledger has one entry, written at epoch {epoch}");
         await s.FinishAsync();
     }
 

@@ -52,4 +52,10 @@ internal static partial class DedupLog
 
     [LoggerMessage(EventId = 16, Level = LogLevel.Debug, Message = "Duplicate of {Key} answered with the recorded fault")]
     public static partial void FaultReplayed(ILogger logger, string key);
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Error, Message = "The work on {Key} (epoch {Epoch}) has run for Dedup:MaxRunTime ({MaxRunTime}); its claim stops renewing and the work is cancelled, so a copy can take the message over once the lease runs out")]
+    public static partial void MaxRunTimeExceeded(ILogger logger, string key, long epoch, TimeSpan maxRunTime);
+
+    [LoggerMessage(EventId = 31, Level = LogLevel.Error, Message = "Lease renewal of {Key} threw unexpectedly; treated as unknown: renewals go on until the lease deadline")]
+    public static partial void RenewThrew(ILogger logger, string key, Exception exception);
 }

@@ -4,9 +4,12 @@ using Microsoft.Extensions.Logging;
 namespace Dedup.Protocol;
 
 /// <summary>
-/// A claim this process owns while its work runs: renews the lease every third of it, cancels
-/// <see cref="DedupClaim.LeaseLost"/> when the store answers "lost" or when no renewal succeeded before the
-/// lease ran out, and completes or releases the key with the owner token and epoch (fencing).
+/// A claim this process owns while its work runs. It renews the lease every third of it and keeps a local lease
+/// deadline: the start of the last successful claim or renewal call plus the lease (the store's deadline is never
+/// earlier). <see cref="DedupClaim.LeaseLost"/> is cancelled by a timer at that deadline, re-armed by each successful
+/// renewal, when no renewal succeeded in time; by the store answering "lost"; and at
+/// <see cref="DedupOptions.MaxRunTime"/>. A lost claim stops renewing and records nothing: completing it releases
+/// the key instead. Complete and release are fenced by the owner token and epoch.
 /// </summary>
 internal sealed class ActiveClaim : IAsyncDisposable
 {
@@ -17,8 +20,13 @@ internal sealed class ActiveClaim : IAsyncDisposable
     readonly string _owner;
     readonly CancellationTokenSource _lost = new();
     readonly CancellationTokenSource _stop = new();
+    readonly ITimer _deadline;
+    readonly long _runDeadline; // the claim's start + MaxRunTime
     readonly Task _renewals;
     long _leaseDeadline; // local, conservative: the start of the last successful claim/renew call + lease
+    int _lostSignalled;
+    int _settled; // 1 once completing or releasing began: the deadline no longer matters
+    int _disposed;
 
     public ActiveClaim(IDedupStore store, DedupOptions options, TimeProvider time, ILogger logger, string key, string owner, long epoch, bool takenOver, long claimStarted)
     {
@@ -28,23 +36,36 @@ internal sealed class ActiveClaim : IAsyncDisposable
         _logger = logger;
         _owner = owner;
         _leaseDeadline = claimStarted + ToTicks(options.Lease);
+        _runDeadline = claimStarted + ToTicks(options.MaxRunTime);
         Claim = new DedupClaim(key, epoch, takenOver, _lost.Token);
-        _renewals = RenewLoopAsync();
+        _deadline = time.CreateTimer(static state => ((ActiveClaim)state!).OnDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        ArmDeadline();
+        _renewals = RenewLoopAsync(claimStarted);
     }
 
     public DedupClaim Claim { get; }
 
     public bool IsLost => _lost.IsCancellationRequested;
 
+    /// <summary>The renewal loop (a test hook: it ends once the claim stops renewing).</summary>
+    internal Task Renewals => _renewals;
+
     /// <summary>
     /// Records the result. Transient store failures are retried while the lease still holds (nobody can take the key
-    /// over before that). Returns false when the claim was lost (fenced off): nothing was written.
+    /// over before that). Returns false when the claim was lost: nothing was written.
     /// </summary>
     public async Task<bool> CompleteAsync(ReadOnlyMemory<byte> result, CancellationToken cancellationToken)
     {
-        // Even after a local loss (no renewal succeeded in time) the store decides: if nobody took the key over,
-        // this owner is still the only one that ran the work, and completing is right.
-        await StopRenewingAsync().ConfigureAwait(false);
+        await SettleAsync().ConfigureAwait(false);
+        if (IsLost)
+        {
+            // The work's token was cancelled by the loss, so what it did may be partial, and past the deadline another
+            // owner may hold the key: never record it (issue 9). Give the key back, so the redelivery meets the new
+            // owner or claims the key afresh.
+            await ReleaseKeyAsync().ConfigureAwait(false);
+            return false;
+        }
+
         var delay = TimeSpan.FromMilliseconds(50);
         while (true)
         {
@@ -77,7 +98,37 @@ internal sealed class ActiveClaim : IAsyncDisposable
     /// </summary>
     public async Task ReleaseAsync()
     {
-        await StopRenewingAsync().ConfigureAwait(false);
+        await SettleAsync().ConfigureAwait(false);
+        await ReleaseKeyAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Stops renewing; a claim that was neither completed nor released (its work threw after a loss, say) is released.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            return;
+        var unsettled = Volatile.Read(ref _settled) == 0;
+        await SettleAsync().ConfigureAwait(false);
+        if (unsettled)
+            await ReleaseKeyAsync().ConfigureAwait(false);
+
+        // Waits for a deadline callback in flight, so none touches the disposed sources.
+        await _deadline.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+        _lost.Dispose();
+    }
+
+    async Task SettleAsync()
+    {
+        Volatile.Write(ref _settled, 1);
+        _deadline.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        if (!_stop.IsCancellationRequested)
+            await _stop.CancelAsync().ConfigureAwait(false);
+        await _renewals.ConfigureAwait(false);
+    }
+
+    async Task ReleaseKeyAsync()
+    {
         try
         {
             // Not the message's token: a release must happen even when the consume was cancelled.
@@ -90,28 +141,18 @@ internal sealed class ActiveClaim : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    async Task RenewLoopAsync(long claimStarted)
     {
-        await StopRenewingAsync().ConfigureAwait(false);
-        _stop.Dispose();
-        _lost.Dispose();
-    }
-
-    async Task StopRenewingAsync()
-    {
-        if (!_stop.IsCancellationRequested)
-            await _stop.CancelAsync().ConfigureAwait(false);
-        await _renewals.ConfigureAwait(false);
-    }
-
-    async Task RenewLoopAsync()
-    {
-        var interval = _options.Lease / 3;
+        var interval = ToTicks(_options.Lease / 3);
+        var next = claimStarted + interval;
         while (true)
         {
             try
             {
-                await Task.Delay(interval, _time, _stop.Token).ConfigureAwait(false);
+                // Due a third of a lease after the last renewal started, however late this loop got here.
+                var now = _time.GetTimestamp();
+                if (next > now)
+                    await Task.Delay(_time.GetElapsedTime(now, next), _time, _stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -119,17 +160,20 @@ internal sealed class ActiveClaim : IAsyncDisposable
             }
 
             var started = _time.GetTimestamp();
+            if (_stop.IsCancellationRequested || started >= _runDeadline)
+                return; // past MaxRunTime nothing renews: the deadline timer signals the loss
+
+            next = started + interval;
             try
             {
-                if (await _store.RenewAsync(Claim.Key, _owner, Claim.Epoch, _options.Lease, _stop.Token).ConfigureAwait(false))
+                if (!await _store.RenewAsync(Claim.Key, _owner, Claim.Epoch, _options.Lease, _stop.Token).ConfigureAwait(false))
                 {
-                    Volatile.Write(ref _leaseDeadline, started + ToTicks(_options.Lease));
-                }
-                else
-                {
-                    MarkLost();
+                    MarkLost(); // the store says so: another owner holds the key, or it is gone
                     return;
                 }
+
+                Volatile.Write(ref _leaseDeadline, started + ToTicks(_options.Lease));
+                ArmDeadline();
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {
@@ -137,23 +181,56 @@ internal sealed class ActiveClaim : IAsyncDisposable
             }
             catch (DedupStoreUnavailableException exception)
             {
-                // Unknown, not lost, while the lease may still hold; once no renewal has succeeded within a lease,
-                // another owner may hold the key: stop the work. (A late but successful renewal is fine: the store,
-                // not this clock, decides who owns the key.)
-                if (_time.GetTimestamp() >= Volatile.Read(ref _leaseDeadline))
-                {
-                    MarkLost();
-                    return;
-                }
-
+                // Unknown, not lost: the store may or may not have renewed. Renewals go on; the deadline timer
+                // signals the loss if none succeeds in time.
                 DedupLog.RenewFailed(_logger, Claim.Key, exception);
             }
+            catch (Exception exception)
+            {
+                // Unknown as well: this loop must never end silently, or nothing would renew and yet the work would
+                // go on as if it held the key (issue 9).
+                DedupLog.RenewThrew(_logger, Claim.Key, exception);
+            }
+        }
+    }
+
+    // The timer fires at the earlier of the lease deadline and the end of MaxRunTime.
+    void ArmDeadline()
+    {
+        if (Volatile.Read(ref _settled) == 1 || _lost.IsCancellationRequested)
+            return;
+        var now = _time.GetTimestamp();
+        var due = Math.Min(Volatile.Read(ref _leaseDeadline), _runDeadline);
+        _deadline.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    void OnDeadline()
+    {
+        if (Volatile.Read(ref _settled) == 1)
+            return;
+        var now = _time.GetTimestamp();
+        if (now >= _runDeadline)
+        {
+            if (!_lost.IsCancellationRequested)
+                DedupLog.MaxRunTimeExceeded(_logger, Claim.Key, Claim.Epoch, _options.MaxRunTime);
+            MarkLost();
+        }
+        else if (now >= Volatile.Read(ref _leaseDeadline))
+        {
+            MarkLost(); // no renewal succeeded within a lease: another owner may hold the key now
+        }
+        else
+        {
+            ArmDeadline(); // a renewal moved the deadline after this firing was set
         }
     }
 
     void MarkLost()
     {
+        if (Interlocked.Exchange(ref _lostSignalled, 1) == 1)
+            return;
         DedupLog.LeaseLost(_logger, Claim.Key, Claim.Epoch);
+        _stop.Cancel(); // nothing renews a lost claim
         _lost.Cancel();
     }
 

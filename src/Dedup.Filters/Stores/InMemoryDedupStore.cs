@@ -6,6 +6,10 @@ namespace Dedup.Stores;
 /// The claim protocol in process memory: the embedded default and single-process use. Same contract as the Redis
 /// store (the contract suite runs against both); records vanish with the process.
 /// </summary>
+/// <remarks>
+/// New epochs come from one source per store that only grows: the larger of the last epoch this store issued + 1
+/// and the clock in microseconds, so an epoch never repeats for a key even after its record expired or was removed.
+/// </remarks>
 internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
 {
     readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
@@ -13,6 +17,7 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
     readonly WatchRegistry _watches = new();
     readonly TimeProvider _time;
     readonly ITimer _sweeper;
+    long _lastEpoch;
 
     public InMemoryDedupStore(TimeProvider time)
     {
@@ -35,23 +40,27 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
                         ? new ClaimResult(ClaimOutcome.Conflict, entry.Epoch, StoredFingerprint: entry.Fingerprint)
                         : new ClaimResult(ClaimOutcome.Duplicate, entry.Epoch, Result: entry.Result));
                 case State.InProgress when entry.Owner == owner:
-                    entry.LeaseDeadline = now + lease;
+                    Extend(entry, now, lease);
                     return new(new ClaimResult(ClaimOutcome.Claimed, entry.Epoch));
-                case State.InProgress when mismatch:
+                // An expired claim is taken over whatever its fingerprint: its payload never completed (issue 9).
+                case State.InProgress when entry.LeaseDeadline > now && mismatch:
                     return new(new ClaimResult(ClaimOutcome.Conflict, entry.Epoch, StoredFingerprint: entry.Fingerprint));
                 case State.InProgress when entry.LeaseDeadline > now:
                     return new(new ClaimResult(ClaimOutcome.Busy, entry.Epoch, entry.LeaseDeadline - now));
             }
 
             var outcome = entry?.State == State.InProgress ? ClaimOutcome.TakenOver : ClaimOutcome.Claimed;
+
+            // Every epoch this store issued is at most _lastEpoch, the stored one included.
+            _lastEpoch = Math.Max(_lastEpoch + 1, (now - DateTimeOffset.UnixEpoch).Ticks / TimeSpan.TicksPerMicrosecond);
             var claimed = new Entry
             {
                 State = State.InProgress,
                 Owner = owner,
-                Epoch = (entry?.Epoch ?? 0) + 1,
+                Epoch = _lastEpoch,
                 LeaseDeadline = now + lease,
                 Fingerprint = fingerprint,
-                ExpiresAt = now + retention,
+                ExpiresAt = now + Max(retention, 2 * lease),
             };
             _entries[key] = claimed;
             return new(new ClaimResult(outcome, claimed.Epoch));
@@ -67,7 +76,7 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
             var entry = Owned(key, owner, epoch, now);
             if (entry?.State != State.InProgress)
                 return new(false);
-            entry.LeaseDeadline = now + lease;
+            Extend(entry, now, lease);
             return new(true);
         }
     }
@@ -113,6 +122,16 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
 
     public KeyWatch Watch(string key) => _watches.Register(key);
 
+    /// <summary>The number of records held, expired ones included until the next sweep or lookup (a test hook).</summary>
+    internal int Count
+    {
+        get
+        {
+            lock (_lock)
+                return _entries.Count;
+        }
+    }
+
     /// <summary>Removes a key (a test hook standing for an operator's DEL or an eviction).</summary>
     internal void Remove(string key)
     {
@@ -131,6 +150,16 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
         _entries.Remove(key);
         return null;
     }
+
+    // The lease moves; the record lives at least one lease past it (as on Redis), however long the work runs.
+    static void Extend(Entry entry, DateTimeOffset now, TimeSpan lease)
+    {
+        entry.LeaseDeadline = now + lease;
+        if (entry.ExpiresAt < now + 2 * lease)
+            entry.ExpiresAt = now + 2 * lease;
+    }
+
+    static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     Entry? Owned(string key, string owner, long epoch, DateTimeOffset now)
     {

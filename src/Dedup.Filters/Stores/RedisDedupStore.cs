@@ -17,6 +17,8 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
     readonly DedupMetrics _metrics;
     readonly ILogger _logger;
     readonly Lock _subscribeLock = new();
+    readonly EventHandler<ConnectionFailedEventArgs> _onRestored;
+    readonly Action<RedisChannel, RedisValue> _onNotification;
     Task? _subscription;
 
     public RedisDedupStore(IConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, DedupMetrics metrics, ILogger logger)
@@ -28,7 +30,13 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
         _channelValue = channel;
         _metrics = metrics;
         _logger = logger;
-        _connection.ConnectionRestored += (_, _) => _watches.FireAll();
+        _onRestored = (_, _) => _watches.FireAll();
+        _onNotification = (_, message) =>
+        {
+            if (!message.IsNullOrEmpty)
+                _watches.Fire(message!);
+        };
+        _connection.ConnectionRestored += _onRestored;
     }
 
     IDatabase Database => _connection.GetDatabase();
@@ -64,10 +72,33 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
 
     public KeyWatch Watch(string key) => _watches.Register(key);
 
+    /// <summary>
+    /// Lets go of the connection: disposes it when the store owns it; otherwise detaches this store's handlers, so a
+    /// connection the application keeps no longer calls into a disposed store (issue 9).
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
+        _connection.ConnectionRestored -= _onRestored;
         if (_ownsConnection)
+        {
             await _connection.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        Task? subscription;
+        lock (_subscribeLock)
+            subscription = _subscription;
+        if (subscription is null)
+            return;
+        try
+        {
+            // Removes this store's handler only; the channel stays subscribed while another store on it listens.
+            await _connection.GetSubscriber().UnsubscribeAsync(_channel, _onNotification).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (IsStoreFailure(exception))
+        {
+            // Best effort: a handler left behind only wakes waiters to re-check their key.
+        }
     }
 
     async Task<RedisResult> EvaluateAsync(string operation, string script, string key, RedisValue[] values, CancellationToken cancellationToken)
@@ -78,12 +109,11 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
             // The string overload sends EVALSHA and falls back to EVAL on NOSCRIPT (survives SCRIPT FLUSH / restarts).
             return await Database.ScriptEvaluateAsync(script, [key], values).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception exception) when (exception is RedisConnectionException or RedisTimeoutException or ObjectDisposedException
-                                              || (exception is RedisServerException server && IsTransientServerError(server)))
+        catch (Exception exception) when (IsStoreFailure(exception))
         {
             _metrics.StoreError(operation);
             throw new DedupStoreUnavailableException(
-                $"Redis did not complete the dedup {operation} of '{key}': {exception.Message}. The message is not acknowledged and will be retried; check that Redis is reachable and not at maxmemory.",
+                $"Redis did not complete the dedup {operation} of '{key}': {exception.Message}. The message is not acknowledged and will be retried; check that Redis is reachable and accepts writes (the reason above names what it refused for: maxmemory, persistence, replicas, a failover, credentials).",
                 exception);
         }
         finally
@@ -92,16 +122,24 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
         }
     }
 
-    // OOM (maxmemory with noeviction), LOADING (restart with persistence), BUSY (a slow script), MASTERDOWN,
-    // READONLY (a failover in progress) and TRYAGAIN are conditions that pass: the claim fails closed.
-    static bool IsTransientServerError(RedisServerException exception) =>
-        exception.Message.StartsWith("OOM", StringComparison.Ordinal)
-        || exception.Message.StartsWith("LOADING", StringComparison.Ordinal)
-        || exception.Message.StartsWith("BUSY", StringComparison.Ordinal)
-        || exception.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
-        || exception.Message.StartsWith("READONLY", StringComparison.Ordinal)
-        || exception.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)
-        || exception.Message.Contains("OOM command not allowed", StringComparison.Ordinal);
+    /// <summary>
+    /// True for every failure of the store except a bug in our own scripts: the call then fails closed
+    /// (<see cref="DedupStoreUnavailableException"/>) and the message is retried, never dead-lettered for a condition
+    /// of the server (OOM, LOADING, BUSY, READONLY, MASTERDOWN, TRYAGAIN, MISCONF, NOREPLICAS, CLUSTERDOWN, MOVED,
+    /// NOAUTH, WRONGPASS, NOPERM, WRONGTYPE from a foreign value under our key, or any code Redis adds later).
+    /// </summary>
+    internal static bool IsStoreFailure(Exception exception) => exception switch
+    {
+        RedisServerException server => !IsScriptBug(server.Message),
+        RedisException or RedisTimeoutException or ObjectDisposedException => true,
+        _ => false,
+    };
+
+    // Redis 7 reports a script's own Lua error as "ERR user_script:<line>: ..." or "ERR Error compiling script ...";
+    // an error of a command the script calls keeps that command's code (OOM, MISCONF, ...) with the script named
+    // after it, and only our own arguments can make such a command answer ERR. Retrying cannot fix either.
+    static bool IsScriptBug(string message) =>
+        message.StartsWith("ERR", StringComparison.Ordinal) && message.Contains("script", StringComparison.OrdinalIgnoreCase);
 
     Task EnsureSubscribedAsync()
     {
@@ -133,12 +171,7 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
         }
     }
 
-    Task SubscribeAsync() =>
-        _connection.GetSubscriber().SubscribeAsync(_channel, (_, message) =>
-        {
-            if (!message.IsNullOrEmpty)
-                _watches.Fire(message!);
-        });
+    Task SubscribeAsync() => _connection.GetSubscriber().SubscribeAsync(_channel, _onNotification);
 
     static long Milliseconds(TimeSpan value) => (long)Math.Ceiling(value.TotalMilliseconds);
 }

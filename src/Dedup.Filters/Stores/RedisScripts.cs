@@ -2,12 +2,26 @@ namespace Dedup.Stores;
 
 /// <summary>
 /// The claim protocol's transitions, one Lua script each (README, "The claim protocol"). KEYS[1] is the record;
-/// values are in ARGV. Times come from the server's clock (TIME), in milliseconds.
+/// values are in ARGV. Times come from the server's clock (TIME): deadlines in milliseconds, new epochs in
+/// microseconds.
 /// </summary>
 /// <remarks>
 /// StackExchange.Redis sends these by SHA (EVALSHA) and re-sends the text on NOSCRIPT, so SCRIPT FLUSH and
 /// restarts are invisible. Renew, complete and release carry <c>allow-oom</c> so an owner can finish or give
 /// back its claim at maxmemory; claim does not, so a new claim then fails closed.
+/// <para>
+/// Epochs never repeat for a key, even after its record expired or was deleted (issue 9): a new owner's epoch is
+/// the larger of the stored epoch + 1 and the server's time in microseconds, a source that only grows while one
+/// server's clock does (no script runs twice in the same microsecond). Epochs are compared as numbers; they stay
+/// below 2^53, so Lua's doubles hold them exactly. A completed record keeps no completion time: its epoch already
+/// says when its owner claimed it, and the 8 bytes the larger epoch costs are paid back (a record without a reply
+/// stays under 250 bytes).
+/// </para>
+/// <para>
+/// An in-progress key lives at least one lease past its lease deadline (claim and renew raise its TTL to twice the
+/// lease when it is shorter), so an owner that runs longer than the retention keeps its key, and a copy that waited
+/// for the deadline still finds the claim and takes it over (logged) instead of claiming afresh.
+/// </para>
 /// </remarks>
 internal static class RedisScripts
 {
@@ -16,6 +30,7 @@ internal static class RedisScripts
     public const string Claim = """
         local key = KEYS[1]
         local owner, fp = ARGV[1], ARGV[2]
+        local lease, retention = tonumber(ARGV[3]), tonumber(ARGV[4])
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local v = redis.call('HMGET', key, 's', 'o', 'e', 'd', 'f', 'r')
@@ -27,20 +42,22 @@ internal static class RedisScripts
         end
         if s == 'p' then
           if o == owner then
-            redis.call('HSET', key, 'd', now + tonumber(ARGV[3]))
+            redis.call('HSET', key, 'd', now + lease)
+            if redis.call('PTTL', key) < 2 * lease then redis.call('PEXPIRE', key, 2 * lease) end
             return {1, e}
           end
-          if mismatch then return {5, e, f} end
+          -- An expired claim is taken over whatever its fingerprint: its payload never completed (issue 9).
           if d > now then
+            if mismatch then return {5, e, f} end
             redis.call('HSET', key, 'w', '1')
             return {3, e, d - now}
           end
         end
         local code = 1
         if s == 'p' then code = 2 end
-        e = e + 1
-        redis.call('HSET', key, 's', 'p', 'o', owner, 'e', e, 'd', now + tonumber(ARGV[3]), 'f', fp)
-        redis.call('PEXPIRE', key, ARGV[4])
+        e = math.max(e + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+        redis.call('HSET', key, 's', 'p', 'o', owner, 'e', e, 'd', now + lease, 'f', fp)
+        redis.call('PEXPIRE', key, math.max(retention, 2 * lease))
         return {code, e}
         """;
 
@@ -49,10 +66,12 @@ internal static class RedisScripts
         #!lua flags=allow-oom
         local key = KEYS[1]
         local v = redis.call('HMGET', key, 's', 'o', 'e')
-        if v[1] ~= 'p' or v[2] ~= ARGV[1] or v[3] ~= ARGV[2] then return 0 end
+        if v[1] ~= 'p' or v[2] ~= ARGV[1] or tonumber(v[3]) ~= tonumber(ARGV[2]) then return 0 end
+        local lease = tonumber(ARGV[3])
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        redis.call('HSET', key, 'd', now + tonumber(ARGV[3]))
+        redis.call('HSET', key, 'd', now + lease)
+        if redis.call('PTTL', key) < 2 * lease then redis.call('PEXPIRE', key, 2 * lease) end
         return 1
         """;
 
@@ -61,15 +80,13 @@ internal static class RedisScripts
         #!lua flags=allow-oom
         local key = KEYS[1]
         local v = redis.call('HMGET', key, 's', 'o', 'e', 'w')
-        if v[2] ~= ARGV[1] or v[3] ~= ARGV[2] then return 0 end
+        if v[2] ~= ARGV[1] or tonumber(v[3]) ~= tonumber(ARGV[2]) then return 0 end
         if v[1] == 'c' then return 1 end
         if v[1] ~= 'p' then return 0 end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         if ARGV[3] ~= '' then
-          redis.call('HSET', key, 's', 'c', 't', now, 'r', ARGV[3])
+          redis.call('HSET', key, 's', 'c', 'r', ARGV[3])
         else
-          redis.call('HSET', key, 's', 'c', 't', now)
+          redis.call('HSET', key, 's', 'c')
         end
         redis.call('HDEL', key, 'd', 'w')
         redis.call('PEXPIRE', key, ARGV[4])
@@ -82,7 +99,7 @@ internal static class RedisScripts
         #!lua flags=allow-oom
         local key = KEYS[1]
         local v = redis.call('HMGET', key, 's', 'o', 'e', 'w')
-        if v[2] ~= ARGV[1] or v[3] ~= ARGV[2] then return 0 end
+        if v[2] ~= ARGV[1] or tonumber(v[3]) ~= tonumber(ARGV[2]) then return 0 end
         if v[1] == 'a' then return 1 end
         if v[1] ~= 'p' then return 0 end
         redis.call('HSET', key, 's', 'a')

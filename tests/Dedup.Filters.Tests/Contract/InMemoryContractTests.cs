@@ -1,18 +1,28 @@
 using Dedup.Protocol;
 using Dedup.Stores;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Dedup.Filters.Tests.Contract;
 
 public sealed class InMemoryStoreContractTests : StoreContractTests, IDisposable
 {
-    readonly InMemoryDedupStore _store = new(TimeProvider.System);
+    readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
+    readonly InMemoryDedupStore _store;
+
+    public InMemoryStoreContractTests() => _store = new InMemoryDedupStore(_time);
 
     protected override IDedupStore Store => _store;
 
     protected override Task RemoveKeyAsync(string key)
     {
         _store.Remove(key);
+        return Task.CompletedTask;
+    }
+
+    protected override Task PassAsync(TimeSpan time)
+    {
+        _time.Advance(time);
         return Task.CompletedTask;
     }
 

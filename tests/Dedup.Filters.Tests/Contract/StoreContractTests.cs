@@ -4,7 +4,8 @@ namespace Dedup.Filters.Tests.Contract;
 
 /// <summary>
 /// The claim protocol's contract: every state transition of the README's table, run against every store.
-/// Times are real (the Redis store takes them from the server's clock), with leases short enough to wait out.
+/// Time passes through <see cref="PassAsync"/>: really on Redis (the store takes its times from the server's clock),
+/// with leases short enough to wait out; on a fake clock in memory.
 /// </summary>
 public abstract class StoreContractTests
 {
@@ -19,65 +20,68 @@ public abstract class StoreContractTests
     /// <summary>Removes a key behind the protocol's back (an operator's DEL, an eviction).</summary>
     protected abstract Task RemoveKeyAsync(string key);
 
+    /// <summary>Lets <paramref name="time"/> pass for the store.</summary>
+    protected abstract Task PassAsync(TimeSpan time);
+
     protected static string NewKey() => DedupKey.ForMessageId("contract:", DedupKey.Scope("contract"), Guid.NewGuid());
 
     protected static string NewOwner() => Guid.NewGuid().ToString("N");
 
-    static Task WaitOutLeaseAsync() => Task.Delay(Lease + TimeSpan.FromMilliseconds(150));
+    Task WaitOutLeaseAsync() => PassAsync(Lease + TimeSpan.FromMilliseconds(150));
 
     [Fact]
-    public async Task Claim_AbsentKey_ClaimsAtEpochOne()
+    public async Task Claim_AbsentKey_ClaimsWithAPositiveEpoch()
     {
         var result = await Store.ClaimAsync(NewKey(), NewOwner(), "fp", Lease, Retention, default);
 
         Assert.Equal(ClaimOutcome.Claimed, result.Outcome);
-        Assert.Equal(1, result.Epoch);
+        Assert.True(result.Epoch > 0, $"epoch {result.Epoch}");
     }
 
     [Fact]
     public async Task Claim_SameOwnerAgain_ClaimsAgainAtSameEpoch()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        var first = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
 
         var retried = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
 
         Assert.Equal(ClaimOutcome.Claimed, retried.Outcome);
-        Assert.Equal(1, retried.Epoch);
+        Assert.Equal(first.Epoch, retried.Epoch);
     }
 
     [Fact]
     public async Task Claim_LiveLeaseOfAnotherOwner_IsBusyWithTimeLeft()
     {
         var key = NewKey();
-        await Store.ClaimAsync(key, NewOwner(), "fp", LongLease, Retention, default);
+        var holder = await Store.ClaimAsync(key, NewOwner(), "fp", LongLease, Retention, default);
 
         var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
         Assert.Equal(ClaimOutcome.Busy, result.Outcome);
-        Assert.Equal(1, result.Epoch);
+        Assert.Equal(holder.Epoch, result.Epoch);
         Assert.InRange(result.LeaseRemaining, TimeSpan.FromMilliseconds(1), LongLease);
     }
 
     [Fact]
-    public async Task Claim_ExpiredLease_TakesOverAtNextEpoch()
+    public async Task Claim_ExpiredLease_TakesOverAtAHigherEpoch()
     {
         var key = NewKey();
-        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+        var first = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
         await WaitOutLeaseAsync();
 
         var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
         Assert.Equal(ClaimOutcome.TakenOver, result.Outcome);
-        Assert.Equal(2, result.Epoch);
+        Assert.True(result.Epoch > first.Epoch, $"epoch {result.Epoch} after {first.Epoch}");
     }
 
     [Fact]
     public async Task Claim_CompletedKey_IsDuplicateWithResultRecord()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
-        await Store.CompleteAsync(key, owner, 1, "55"u8.ToArray(), Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, claimed.Epoch, "55"u8.ToArray(), Retention, default);
 
         var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
@@ -89,8 +93,8 @@ public abstract class StoreContractTests
     public async Task Claim_CompletedWithoutResult_IsDuplicateWithEmptyRecord()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
-        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
 
         var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
@@ -102,8 +106,8 @@ public abstract class StoreContractTests
     public async Task Claim_CompletedWithOtherFingerprint_IsConflictNamingStoredFingerprint()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp-a", Lease, Retention, default);
-        await Store.CompleteAsync(key, owner, 1, "r"u8.ToArray(), Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp-a", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, claimed.Epoch, "r"u8.ToArray(), Retention, default);
 
         var result = await Store.ClaimAsync(key, NewOwner(), "fp-b", Lease, Retention, default);
 
@@ -116,7 +120,7 @@ public abstract class StoreContractTests
     public async Task Claim_InProgressWithOtherFingerprint_IsConflict()
     {
         var key = NewKey();
-        await Store.ClaimAsync(key, NewOwner(), "fp-a", Lease, Retention, default);
+        await Store.ClaimAsync(key, NewOwner(), "fp-a", LongLease, Retention, default);
 
         var result = await Store.ClaimAsync(key, NewOwner(), "fp-b", Lease, Retention, default);
 
@@ -127,8 +131,8 @@ public abstract class StoreContractTests
     public async Task Claim_EmptyFingerprint_SkipsTheConflictCheck()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp-a", Lease, Retention, default);
-        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp-a", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
 
         var result = await Store.ClaimAsync(key, NewOwner(), string.Empty, Lease, Retention, default);
 
@@ -140,9 +144,9 @@ public abstract class StoreContractTests
     {
         var (key, owner) = (NewKey(), NewOwner());
         var retention = TimeSpan.FromMilliseconds(500);
-        await Store.ClaimAsync(key, owner, "fp", Lease, retention, default);
-        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, retention, default);
-        await Task.Delay(retention + TimeSpan.FromMilliseconds(200));
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, retention, default);
+        await Store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, retention, default);
+        await PassAsync(retention + TimeSpan.FromMilliseconds(200));
 
         var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, retention, default);
 
@@ -153,9 +157,9 @@ public abstract class StoreContractTests
     public async Task Renew_Owner_ExtendsTheLease()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
 
-        Assert.True(await Store.RenewAsync(key, owner, 1, LongLease, default));
+        Assert.True(await Store.RenewAsync(key, owner, claimed.Epoch, LongLease, default));
         await WaitOutLeaseAsync();
         var other = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
@@ -166,29 +170,29 @@ public abstract class StoreContractTests
     public async Task Renew_NotTheOwner_IsLost()
     {
         var key = NewKey();
-        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+        var holder = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
-        Assert.False(await Store.RenewAsync(key, NewOwner(), 1, Lease, default));
+        Assert.False(await Store.RenewAsync(key, NewOwner(), holder.Epoch, Lease, default));
     }
 
     [Fact]
     public async Task Renew_AfterTakeover_IsLostForTheOldOwner()
     {
         var (key, old) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, old, "fp", Lease, Retention, default);
+        var oldClaim = await Store.ClaimAsync(key, old, "fp", Lease, Retention, default);
         await WaitOutLeaseAsync();
         await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
-        Assert.False(await Store.RenewAsync(key, old, 1, Lease, default));
+        Assert.False(await Store.RenewAsync(key, old, oldClaim.Epoch, Lease, default));
     }
 
     [Fact]
     public async Task Complete_NotTheOwner_IsLostAndWritesNothing()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", LongLease, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", LongLease, Retention, default);
 
-        Assert.False(await Store.CompleteAsync(key, NewOwner(), 1, "x"u8.ToArray(), Retention, default));
+        Assert.False(await Store.CompleteAsync(key, NewOwner(), claimed.Epoch, "x"u8.ToArray(), Retention, default));
         var other = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
         Assert.Equal(ClaimOutcome.Busy, other.Outcome);
@@ -198,11 +202,11 @@ public abstract class StoreContractTests
     public async Task Complete_StaleOwnerAfterTakeover_IsLostAndTheNewOwnerCompletes()
     {
         var (key, old, current) = (NewKey(), NewOwner(), NewOwner());
-        await Store.ClaimAsync(key, old, "fp", Lease, Retention, default);
+        var oldClaim = await Store.ClaimAsync(key, old, "fp", Lease, Retention, default);
         await WaitOutLeaseAsync();
         var takeover = await Store.ClaimAsync(key, current, "fp", Lease, Retention, default);
 
-        Assert.False(await Store.CompleteAsync(key, old, 1, "stale"u8.ToArray(), Retention, default));
+        Assert.False(await Store.CompleteAsync(key, old, oldClaim.Epoch, "stale"u8.ToArray(), Retention, default));
         Assert.True(await Store.CompleteAsync(key, current, takeover.Epoch, "fresh"u8.ToArray(), Retention, default));
         var duplicate = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
@@ -213,39 +217,39 @@ public abstract class StoreContractTests
     public async Task Complete_AfterLeaseExpiredWithoutTakeover_Succeeds()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
         await WaitOutLeaseAsync();
 
-        Assert.True(await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default));
+        Assert.True(await Store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default));
     }
 
     [Fact]
     public async Task Complete_Repeated_IsIdempotentForTheSameOwner()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
 
-        Assert.True(await Store.CompleteAsync(key, owner, 1, "r"u8.ToArray(), Retention, default));
-        Assert.True(await Store.CompleteAsync(key, owner, 1, "r"u8.ToArray(), Retention, default));
+        Assert.True(await Store.CompleteAsync(key, owner, claimed.Epoch, "r"u8.ToArray(), Retention, default));
+        Assert.True(await Store.CompleteAsync(key, owner, claimed.Epoch, "r"u8.ToArray(), Retention, default));
     }
 
     [Fact]
     public async Task Complete_RemovedKey_IsLost()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
         await RemoveKeyAsync(key);
 
-        Assert.False(await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default));
+        Assert.False(await Store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default));
     }
 
     [Fact]
     public async Task Release_NotTheOwner_IsLostAndTheClaimStays()
     {
         var key = NewKey();
-        await Store.ClaimAsync(key, NewOwner(), "fp", LongLease, Retention, default);
+        var holder = await Store.ClaimAsync(key, NewOwner(), "fp", LongLease, Retention, default);
 
-        Assert.False(await Store.ReleaseAsync(key, NewOwner(), 1, default));
+        Assert.False(await Store.ReleaseAsync(key, NewOwner(), holder.Epoch, default));
         var other = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
         Assert.Equal(ClaimOutcome.Busy, other.Outcome);
@@ -256,48 +260,48 @@ public abstract class StoreContractTests
     public async Task Release_ByExpiredOwnerAfterTakeover_DoesNotFreeTheNewOwnersClaim()
     {
         var (key, old) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, old, "fp", Lease, Retention, default);
+        var oldClaim = await Store.ClaimAsync(key, old, "fp", Lease, Retention, default);
         await WaitOutLeaseAsync();
-        await Store.ClaimAsync(key, NewOwner(), "fp", LongLease, Retention, default);
+        var current = await Store.ClaimAsync(key, NewOwner(), "fp", LongLease, Retention, default);
 
-        Assert.False(await Store.ReleaseAsync(key, old, 1, default));
+        Assert.False(await Store.ReleaseAsync(key, old, oldClaim.Epoch, default));
         var third = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
         Assert.Equal(ClaimOutcome.Busy, third.Outcome);
-        Assert.Equal(2, third.Epoch);
+        Assert.Equal(current.Epoch, third.Epoch);
     }
 
     [Fact]
-    public async Task Release_Owner_MakesTheKeyClaimableAtTheNextEpoch()
+    public async Task Release_Owner_MakesTheKeyClaimableAtAHigherEpoch()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
 
-        Assert.True(await Store.ReleaseAsync(key, owner, 1, default));
+        Assert.True(await Store.ReleaseAsync(key, owner, claimed.Epoch, default));
         var next = await Store.ClaimAsync(key, NewOwner(), "other-fp", Lease, Retention, default);
 
         Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
-        Assert.Equal(2, next.Epoch);
+        Assert.True(next.Epoch > claimed.Epoch, $"epoch {next.Epoch} after {claimed.Epoch}");
     }
 
     [Fact]
     public async Task Release_Repeated_IsIdempotentForTheSameOwner()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
 
-        Assert.True(await Store.ReleaseAsync(key, owner, 1, default));
-        Assert.True(await Store.ReleaseAsync(key, owner, 1, default));
+        Assert.True(await Store.ReleaseAsync(key, owner, claimed.Epoch, default));
+        Assert.True(await Store.ReleaseAsync(key, owner, claimed.Epoch, default));
     }
 
     [Fact]
     public async Task Release_CompletedKey_IsLostAndTheRecordStays()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
-        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
 
-        Assert.False(await Store.ReleaseAsync(key, owner, 1, default));
+        Assert.False(await Store.ReleaseAsync(key, owner, claimed.Epoch, default));
         Assert.Equal(ClaimOutcome.Duplicate, (await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default)).Outcome);
     }
 
@@ -305,11 +309,11 @@ public abstract class StoreContractTests
     public async Task Watch_FiresWhenTheOwnerCompletes()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", TimeSpan.FromSeconds(30), Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", TimeSpan.FromSeconds(30), Retention, default);
         using var watch = Store.Watch(key);
         await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
-        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+        await Store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
 
         await watch.Changed.WaitAsync(TimeSpan.FromSeconds(10));
     }
@@ -318,11 +322,11 @@ public abstract class StoreContractTests
     public async Task Watch_FiresWhenTheOwnerReleases()
     {
         var (key, owner) = (NewKey(), NewOwner());
-        await Store.ClaimAsync(key, owner, "fp", TimeSpan.FromSeconds(30), Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", TimeSpan.FromSeconds(30), Retention, default);
         using var watch = Store.Watch(key);
         await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
-        await Store.ReleaseAsync(key, owner, 1, default);
+        await Store.ReleaseAsync(key, owner, claimed.Epoch, default);
 
         await watch.Changed.WaitAsync(TimeSpan.FromSeconds(10));
     }
@@ -335,13 +339,141 @@ public abstract class StoreContractTests
         using var watch = Store.Watch(watched);
         await Store.ClaimAsync(watched, NewOwner(), "fp", TimeSpan.FromSeconds(30), Retention, default);
         await Store.ClaimAsync(watched, NewOwner(), "fp", Lease, Retention, default);
-        await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
         using var other = Store.Watch(key);
         await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
 
-        await Store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+        await Store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
         await other.Changed.WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.False(watch.Changed.IsCompleted);
+    }
+
+    // Issue 9 (1): the key's TTL was set only at claim and complete, so an owner that renewed for longer than the
+    // retention lost its key and the next copy claimed it afresh while the first still ran.
+    [Fact]
+    public async Task Renew_OwnerRunningLongerThanTheRetention_KeepsOtherClaimersBusy()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var (lease, retention) = (TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+        var step = lease / 4;
+        var claimed = await Store.ClaimAsync(key, owner, "fp", lease, retention, default);
+        var renewals = new List<bool>();
+        ClaimResult? second = null;
+
+        for (var elapsed = step; elapsed <= TimeSpan.FromSeconds(4); elapsed += step)
+        {
+            await PassAsync(step);
+            renewals.Add(await Store.RenewAsync(key, owner, claimed.Epoch, lease, default));
+            if (second is null && elapsed >= TimeSpan.FromSeconds(2.5))
+                second = await Store.ClaimAsync(key, NewOwner(), "fp", lease, retention, default);
+        }
+
+        Assert.Equal(ClaimOutcome.Busy, second?.Outcome);
+        Assert.All(renewals, Assert.True);
+    }
+
+    // Issue 9 (1): epochs restarted at 1 once a key was gone, so two owners of one key could share an epoch and a
+    // fenced downstream store could not tell them apart.
+    [Fact]
+    public async Task Claim_AfterTheCompletedRecordExpired_GetsAHigherEpoch()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var retention = TimeSpan.FromMilliseconds(500);
+        var first = await Store.ClaimAsync(key, owner, "fp", Lease, retention, default);
+        await Store.CompleteAsync(key, owner, first.Epoch, ReadOnlyMemory<byte>.Empty, retention, default);
+        await PassAsync(retention + TimeSpan.FromMilliseconds(200));
+
+        var next = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
+        Assert.True(next.Epoch > first.Epoch, $"epoch {next.Epoch} after {first.Epoch}");
+    }
+
+    [Fact]
+    public async Task Claim_AfterAnAbandonedClaimExpired_GetsAHigherEpoch()
+    {
+        var key = NewKey();
+        var retention = TimeSpan.FromMilliseconds(500);
+        var first = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, retention, default);
+        await PassAsync(retention + TimeSpan.FromMilliseconds(300));
+
+        var next = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, retention, default);
+
+        Assert.True(next.IsOwner, $"outcome {next.Outcome}");
+        Assert.True(next.Epoch > first.Epoch, $"epoch {next.Epoch} after {first.Epoch}");
+    }
+
+    [Fact]
+    public async Task Claim_AfterTheKeyWasRemoved_GetsAHigherEpoch()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var first = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await Store.CompleteAsync(key, owner, first.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
+        await RemoveKeyAsync(key);
+
+        var next = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
+        Assert.True(next.Epoch > first.Epoch, $"epoch {next.Epoch} after {first.Epoch}");
+    }
+
+    [Fact]
+    public async Task Claim_ReleasedThenRemovedRepeatedly_NeverRepeatsAnEpoch()
+    {
+        var key = NewKey();
+        var epochs = new List<long>();
+        for (var i = 0; i < 5; i++)
+        {
+            var owner = NewOwner();
+            var claimed = await Store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+            epochs.Add(claimed.Epoch);
+            await Store.ReleaseAsync(key, owner, claimed.Epoch, default);
+            if (i % 2 == 1)
+                await RemoveKeyAsync(key);
+        }
+
+        Assert.Equal(epochs.Order(), epochs);
+        Assert.Equal(epochs.Count, epochs.Distinct().Count());
+    }
+
+    // Issue 9 (2): the conflict check came before the lease check, so a crashed owner's expired claim answered
+    // Conflict to every other payload for the whole retention. Its payload never completed: take it over.
+    [Fact]
+    public async Task Claim_ExpiredClaimWithAnotherFingerprint_IsTakenOver()
+    {
+        var key = NewKey();
+        var crashed = await Store.ClaimAsync(key, NewOwner(), "fp-a", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp-b", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.TakenOver, result.Outcome);
+        Assert.True(result.Epoch > crashed.Epoch, $"epoch {result.Epoch} after {crashed.Epoch}");
+    }
+
+    [Fact]
+    public async Task Claim_ReleasedKey_ReplayOfTheSamePayloadClaims()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var claimed = await Store.ClaimAsync(key, owner, "fp-a", LongLease, Retention, default);
+        await Store.ReleaseAsync(key, owner, claimed.Epoch, default);
+
+        var replay = await Store.ClaimAsync(key, NewOwner(), "fp-a", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, replay.Outcome);
+    }
+
+    // A release drops the fingerprint: nothing completed, so another payload is no conflict.
+    [Fact]
+    public async Task Claim_ReleasedKey_AnotherPayloadClaimsWithoutConflict()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var claimed = await Store.ClaimAsync(key, owner, "fp-a", LongLease, Retention, default);
+        await Store.ReleaseAsync(key, owner, claimed.Epoch, default);
+
+        var other = await Store.ClaimAsync(key, NewOwner(), "fp-b", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, other.Outcome);
     }
 }

@@ -120,7 +120,7 @@ public abstract class FilterTests : BusTestBase
         Assert.Equal(3, bus.Ledger.Claims.Count); // three attempts reached the consumer, the duplicate none
         Assert.Equal(1, bus.Ledger.RunsOf(payment.PaymentId));
         var epochs = bus.Ledger.Claims.Select(c => c!.Epoch).ToArray();
-        Assert.Equal([1L, 2L, 3L], epochs);
+        Assert.Equal(epochs.Order().Distinct(), epochs); // each attempt a higher epoch
     }
 
     // Issue 9 item 2: the key's TTL was set at claim and complete only, so a consumer running longer than Retention lost
@@ -188,7 +188,7 @@ public abstract class FilterTests : BusTestBase
 
         var claim = Assert.Single(bus.Ledger.Claims);
         Assert.NotNull(claim);
-        Assert.Equal(1, claim.Epoch);
+        Assert.True(claim.Epoch > 0, $"epoch {claim.Epoch}");
         Assert.False(claim.TakenOver);
     }
 

@@ -25,11 +25,11 @@ public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
     {
         var store = RedisTestConnections.Store(_connection);
         var (key, owner) = (NewKey(), NewOwner());
-        await store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        var claimed = await store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
 
         await redis.Server.CliAsync("SCRIPT", "FLUSH");
 
-        Assert.True(await store.CompleteAsync(key, owner, 1, "r"u8.ToArray(), Retention, default));
+        Assert.True(await store.CompleteAsync(key, owner, claimed.Epoch, "r"u8.ToArray(), Retention, default));
         await redis.Server.CliAsync("SCRIPT", "FLUSH");
         Assert.Equal(ClaimOutcome.Duplicate, (await store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default)).Outcome);
     }
@@ -42,9 +42,9 @@ public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
         var key = DedupKey.ForMessageId("schema:", DedupKey.Scope("orders|Billing.ChargeConsumer"), messageId);
         var owner = NewOwner();
 
-        await store.ClaimAsync(key, owner, "fp", Lease, TimeSpan.FromHours(1), default);
+        var claimed = await store.ClaimAsync(key, owner, "fp", Lease, TimeSpan.FromHours(1), default);
         var claimedTtl = await _connection.GetDatabase().KeyTimeToLiveAsync(key);
-        await store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+        await store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
         var completedTtl = await _connection.GetDatabase().KeyTimeToLiveAsync(key);
 
         Assert.Matches(KeySchema(), key);
@@ -69,11 +69,11 @@ public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
         var store = RedisTestConnections.Store(_connection);
         var (key, owner) = (NewKey(), NewOwner());
         await store.ClaimAsync(NewKey(), owner, "fp", Lease, Retention, default); // warm: scripts loaded, subscription made
-        await store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+        await store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default); // warm: lost, nothing claimed
 
         var before = await ScriptCallsAsync();
-        await store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
-        await store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default);
+        var claimed = await store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+        await store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
         var afterFirst = await ScriptCallsAsync();
         await store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
         var afterDuplicate = await ScriptCallsAsync();
@@ -88,8 +88,8 @@ public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
         var store = RedisTestConnections.Store(_connection);
         var (completing, releasing) = (NewKey(), NewKey());
         var (owner1, owner2) = (NewOwner(), NewOwner());
-        await store.ClaimAsync(completing, owner1, "fp", Lease, Retention, default);
-        await store.ClaimAsync(releasing, owner2, "fp", Lease, Retention, default);
+        var claimed1 = await store.ClaimAsync(completing, owner1, "fp", Lease, Retention, default);
+        var claimed2 = await store.ClaimAsync(releasing, owner2, "fp", Lease, Retention, default);
         var used = long.Parse(Regex.Match(await redis.Server.CliAsync("INFO", "memory"), @"used_memory:(\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
 
         await redis.Server.CliAsync("CONFIG", "SET", "maxmemory-policy", "noeviction");
@@ -98,8 +98,8 @@ public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
         {
             var refused = await Assert.ThrowsAsync<DedupStoreUnavailableException>(() => store.ClaimAsync(NewKey(), NewOwner(), "fp", Lease, Retention, default).AsTask());
             Assert.Contains("OOM", refused.Message, StringComparison.Ordinal);
-            Assert.True(await store.CompleteAsync(completing, owner1, 1, "r"u8.ToArray(), Retention, default));
-            Assert.True(await store.ReleaseAsync(releasing, owner2, 1, default));
+            Assert.True(await store.CompleteAsync(completing, owner1, claimed1.Epoch, "r"u8.ToArray(), Retention, default));
+            Assert.True(await store.ReleaseAsync(releasing, owner2, claimed2.Epoch, default));
         }
         finally
         {
