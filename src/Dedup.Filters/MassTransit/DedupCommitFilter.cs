@@ -93,6 +93,7 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
     async Task<DedupTransientException?> CompleteAsync(ConsumerClaim claim)
     {
         var metrics = _coordinator.Metrics;
+        var lostBefore = claim.Active.IsLost; // already logged by the claim when it noticed the loss
         bool completed;
         try
         {
@@ -109,7 +110,8 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
 
         if (!completed)
         {
-            DedupLog.LeaseLost(_coordinator.Logger, claim.Key, claim.Active.Claim.Epoch);
+            if (!lostBefore)
+                DedupLog.LeaseLost(_coordinator.Logger, claim.Key, claim.Active.Claim.Epoch);
             metrics.Outcome(DedupOutcomes.LeaseLost);
             return new DedupLeaseLostException(claim.Key, claim.Active.Claim.Epoch);
         }
