@@ -6,11 +6,11 @@ using Microsoft.Extensions.DependencyInjection;
 // Extensions live in MassTransit's namespace, as MassTransit's own UseXxx do.
 namespace MassTransit;
 
-/// <summary>Puts the dedup filter in front of consumers (<c>cfg.UseDedup(context)</c>).</summary>
+/// <summary>Puts the dedup filter in front of consumers, batch consumers and sagas (<c>cfg.UseDedup(context)</c>).</summary>
 public static class DedupConfigurationExtensions
 {
     /// <summary>
-    /// Deduplicates every consumer on every receive endpoint of the bus (call it before <c>ConfigureEndpoints</c>).
+    /// Deduplicates every consumer, batch consumer and saga on every receive endpoint of the bus (call it before <c>ConfigureEndpoints</c>).
     /// Needs <c>services.AddDedup(...)</c> and a store (<c>AddDedupRedisStore</c> or <c>AddDedupInMemoryStore</c>).
     /// </summary>
     public static void UseDedup<T>(this T configurator, IRegistrationContext context)
@@ -20,6 +20,7 @@ public static class DedupConfigurationExtensions
         var coordinator = Resolve(context);
         configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
+        configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(coordinator));
         configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(coordinator));
         configurator.ConnectSendObserver(new ReplyCapture());
         var faults = new TransientFaultFilter();
@@ -27,13 +28,14 @@ public static class DedupConfigurationExtensions
         configurator.ConfigurePublish(p => p.UseFilter<PublishContext>(faults));
     }
 
-    /// <summary>Deduplicates every consumer on this receive endpoint (call it before the consumers are configured).</summary>
+    /// <summary>Deduplicates every consumer, batch consumer and saga on this receive endpoint (call it before they are configured).</summary>
     public static void UseDedup(this IReceiveEndpointConfigurator configurator, IRegistrationContext context)
     {
         ArgumentNullException.ThrowIfNull(configurator);
         var coordinator = Resolve(context);
         configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
+        configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(coordinator));
         DedupErrorPipe.Configure(configurator, coordinator);
         configurator.ConnectReceiveEndpointObserver(new ReplyCaptureConnector());
         var faults = new TransientFaultFilter();
