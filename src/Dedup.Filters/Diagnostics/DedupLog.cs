@@ -52,4 +52,7 @@ internal static partial class DedupLog
 
     [LoggerMessage(EventId = 16, Level = LogLevel.Debug, Message = "Duplicate of {Key} answered with the recorded fault")]
     public static partial void FaultReplayed(ILogger logger, string key);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Dedup covers {Covered}; not covered: {NotCovered}")]
+    public static partial void Coverage(ILogger logger, string covered, string notCovered);
 }

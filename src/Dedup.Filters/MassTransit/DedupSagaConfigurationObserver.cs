@@ -24,7 +24,7 @@ internal sealed class DedupSagaConfigurationObserver : ISagaConfigurationObserve
         where TSaga : class, ISaga
         where TMessage : class
     {
-        if (_coordinator.Options.Excluded.Contains(typeof(TMessage)))
+        if (DedupCoverage.OfSaga<TMessage>(_coordinator.Options) != CoverageKind.Saga)
             return;
 
         // The message-level pipe of this saga/message pair runs before the repository; the pipe of the configurator

@@ -31,7 +31,8 @@ public sealed class CoverageTests : BusTestBase
                 x.SetInMemorySagaRepositoryProvider();
                 x.AddJobSagaStateMachines();
             },
-            (cfg, _) => cfg.ReceiveEndpoint("audit-log", e => e.Handler<ChargePayment>(_ => Task.CompletedTask)));
+            (cfg, _) => cfg.ReceiveEndpoint("audit-log", e => e.Handler<ChargePayment>(_ => Task.CompletedTask)),
+            dedupFirst: true);
 
         var line = Assert.Single(capture.Entries, e => e.EventId.Id == 40);
         Assert.Equal(LogLevel.Information, line.Level);
