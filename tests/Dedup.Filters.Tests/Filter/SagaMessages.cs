@@ -4,6 +4,11 @@ namespace Dedup.Filters.Tests.Filter;
 
 public sealed record PaymentCaptured(Guid PaymentId);
 
+public sealed record CapturePayment(Guid PaymentId);
+
+/// <summary>The answer to <see cref="CapturePayment"/>; every handling makes a new ReceiptId, so a replayed one is recognisable.</summary>
+public sealed record CaptureReceipt(Guid PaymentId, int Captures, Guid ReceiptId);
+
 /// <summary>A state machine saga instance that counts the captures it handled.</summary>
 public sealed class PaymentState : SagaStateMachineInstance
 {
@@ -21,16 +26,23 @@ public sealed class PaymentStateMachine : MassTransitStateMachine<PaymentState>
     {
         InstanceState(x => x.CurrentState);
         Event(() => Captured, x => x.CorrelateById(m => m.Message.PaymentId));
+        Event(() => Capture, x => x.CorrelateById(m => m.Message.PaymentId));
 
         Initially(When(Captured)
             .Then(c => Handle(ledger, c))
             .TransitionTo(Open));
         During(Open, When(Captured).Then(c => Handle(ledger, c)));
+        Initially(When(Capture)
+            .Then(c => c.Saga.Captures++)
+            .ThenAsync(c => c.RespondAsync(new CaptureReceipt(c.Saga.CorrelationId, c.Saga.Captures, Guid.NewGuid())))
+            .TransitionTo(Open));
     }
 
     public State Open { get; private set; } = null!;
 
     public Event<PaymentCaptured> Captured { get; private set; } = null!;
+
+    public Event<CapturePayment> Capture { get; private set; } = null!;
 
     static void Handle(Ledger ledger, BehaviorContext<PaymentState, PaymentCaptured> context)
     {

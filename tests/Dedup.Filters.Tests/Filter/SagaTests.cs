@@ -66,6 +66,20 @@ public abstract class SagaTests : BusTestBase
     }
 
     [Fact]
+    public async Task StateMachineSaga_DuplicateRequest_GetsTheOriginalReply_WithoutHandlingItAgain()
+    {
+        await using var bus = await StartStateMachineAsync();
+        var (id, paymentId) = (Guid.NewGuid(), Guid.NewGuid());
+        var client = bus.Harness.Bus.CreateRequestClient<CapturePayment>(RequestTimeout.After(s: 30));
+
+        var first = await client.GetResponse<CaptureReceipt>(new CapturePayment(paymentId), x => x.UseExecute(ctx => ctx.MessageId = id));
+        var second = await client.GetResponse<CaptureReceipt>(new CapturePayment(paymentId), x => x.UseExecute(ctx => ctx.MessageId = id));
+
+        Assert.Equal(first.Message, second.Message);
+        Assert.Equal(1, Captures(bus, paymentId));
+    }
+
+    [Fact]
     public async Task Saga_SameMessageTwiceWithOneMessageId_IsHandledOnce()
     {
         await using var bus = await StartSagaAsync();
