@@ -58,4 +58,7 @@ internal static partial class DedupLog
 
     [LoggerMessage(EventId = 31, Level = LogLevel.Error, Message = "Lease renewal of {Key} threw unexpectedly; treated as unknown: renewals go on until the lease deadline")]
     public static partial void RenewThrew(ILogger logger, string key, Exception exception);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Dedup covers {Covered}; not covered: {NotCovered}")]
+    public static partial void Coverage(ILogger logger, string covered, string notCovered);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Dedup.Diagnostics;
 using Dedup.Protocol;
 using MassTransit;
@@ -34,6 +35,9 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
 
             // Replies and other sends MassTransit runs in the background: a claim completes only after its own succeeded.
             await context.ConsumeCompleted.ConfigureAwait(false);
+
+            if (scope.DeferredFailure is { } deferred)
+                ExceptionDispatchInfo.Capture(deferred).Throw();
         }
         catch (Exception exception) when (scope.HasClaims)
         {

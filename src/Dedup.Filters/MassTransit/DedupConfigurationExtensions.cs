@@ -6,11 +6,12 @@ using Microsoft.Extensions.DependencyInjection;
 // Extensions live in MassTransit's namespace, as MassTransit's own UseXxx do.
 namespace MassTransit;
 
-/// <summary>Puts the dedup filter in front of consumers (<c>cfg.UseDedup(context)</c>).</summary>
+/// <summary>Puts the dedup filter in front of consumers, batch consumers and sagas (<c>cfg.UseDedup(context)</c>).</summary>
 public static class DedupConfigurationExtensions
 {
     /// <summary>
-    /// Deduplicates every consumer on every receive endpoint of the bus (call it before <c>ConfigureEndpoints</c>).
+    /// Deduplicates every consumer, batch consumer and saga on every receive endpoint of the bus (call it before
+    /// <c>ConfigureEndpoints</c>), and logs at start which endpoints and message types it covers and which it does not.
     /// Needs <c>services.AddDedup(...)</c> and a store (<c>AddDedupRedisStore</c> or <c>AddDedupInMemoryStore</c>).
     /// </summary>
     public static void UseDedup<T>(this T configurator, IRegistrationContext context)
@@ -18,22 +19,32 @@ public static class DedupConfigurationExtensions
     {
         ArgumentNullException.ThrowIfNull(configurator);
         var coordinator = Resolve(context);
+        var coverage = new DedupCoverage();
         configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
-        configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(coordinator));
+        configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(coordinator));
+        configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(coordinator, coverage));
+        configurator.ConnectBusObserver(new DedupStartupLog(coverage, coordinator.Logger));
         configurator.ConnectSendObserver(new ReplyCapture());
         var faults = new TransientFaultFilter();
         configurator.ConfigureSend(s => s.UseFilter<SendContext>(faults));
         configurator.ConfigurePublish(p => p.UseFilter<PublishContext>(faults));
     }
 
-    /// <summary>Deduplicates every consumer on this receive endpoint (call it before the consumers are configured).</summary>
+    /// <summary>
+    /// Deduplicates every consumer, batch consumer and saga on this receive endpoint (call it before they are
+    /// configured), and logs when the endpoint is ready which message types it covers and which it does not.
+    /// </summary>
     public static void UseDedup(this IReceiveEndpointConfigurator configurator, IRegistrationContext context)
     {
         ArgumentNullException.ThrowIfNull(configurator);
         var coordinator = Resolve(context);
+        var coverage = new DedupCoverage();
         configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
+        configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(coordinator));
+        DedupCoverageObserver.Connect(configurator, coverage, coordinator.Options);
+        configurator.ConnectReceiveEndpointObserver(new DedupStartupLog(coverage, coordinator.Logger));
         DedupErrorPipe.Configure(configurator, coordinator);
         configurator.ConnectReceiveEndpointObserver(new ReplyCaptureConnector());
         var faults = new TransientFaultFilter();

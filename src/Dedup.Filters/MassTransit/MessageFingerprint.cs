@@ -67,7 +67,7 @@ internal static class MessageFingerprint
 
     /// <summary>
     /// The fingerprint before issue 9: the message re-serialised with the consumer's contract, with its type name. Kept
-    /// while <c>DedupFilter</c> still calls it, and for one retention window after it moves to
+    /// while <c>ClaimLifecycle</c> still calls it, and for one retention window after it moves to
     /// <see cref="Compute(ReceiveContext, string)"/>: records written before that upgrade hold this fingerprint, and a
     /// duplicate of one of them must be recognised rather than become a conflict.
     /// </summary>

@@ -35,6 +35,7 @@ public abstract class BusTestBase
         {
             x.DisableUsageTelemetry();
             x.AddConsumeObserver(sp => sp.GetRequiredService<DeliveryCounter>());
+            x.AddReceiveObserver(sp => sp.GetRequiredService<DeliveryCounter>());
             if (consumers is null)
                 x.AddConsumer<ChargeConsumer>();
             else

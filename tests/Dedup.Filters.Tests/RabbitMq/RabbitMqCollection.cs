@@ -37,7 +37,7 @@ public sealed class RabbitBus : IAsyncDisposable
     public DeliveryCounter Deliveries => Provider.GetRequiredService<DeliveryCounter>();
 
     public static async Task<RabbitBus> StartAsync<TConsumer>(RabbitMqServer rabbit, RedisServer redisServer, Action<DedupOptions>? configure = null,
-        Action<IRabbitMqReceiveEndpointConfigurator, IBusRegistrationContext>? endpoint = null)
+        Action<IRabbitMqReceiveEndpointConfigurator, IBusRegistrationContext>? endpoint = null, Action<IConsumerConfigurator<TConsumer>>? consumer = null)
         where TConsumer : class, IConsumer
     {
         var queue = "dedup-test-" + Guid.NewGuid().ToString("N")[..8];
@@ -46,6 +46,7 @@ public sealed class RabbitBus : IAsyncDisposable
         services.AddLogging();
         services.AddSingleton<Ledger>();
         services.AddSingleton<DeliveryCounter>();
+        services.AddSingleton<BatchLog>();
         services.AddDedup(o =>
         {
             o.KeyPrefix = queue + ":";
@@ -70,7 +71,7 @@ public sealed class RabbitBus : IAsyncDisposable
                 {
                     e.PrefetchCount = 32;
                     endpoint?.Invoke(e, context);
-                    e.ConfigureConsumer<TConsumer>(context);
+                    e.ConfigureConsumer<TConsumer>(context, c => consumer?.Invoke(c));
                 });
             });
         });
