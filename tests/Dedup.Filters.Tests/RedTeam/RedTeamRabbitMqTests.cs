@@ -1,0 +1,127 @@
+using Dedup.Filters.Tests.Filter;
+using Dedup.Filters.Tests.RabbitMq;
+using Dedup.Testing;
+using MassTransit;
+
+namespace Dedup.Filters.Tests.RedTeam;
+
+/// <summary>Red-team tests over a real RabbitMQ and a real Redis (the servers the fixtures start).</summary>
+[Collection("rabbitmq")]
+public sealed class RedTeamRabbitMqTests(RabbitMqFixture rabbit, RedisFixture redis)
+{
+    // README, "When a claim completes": "A transient dedup failure (Redis unavailable, the in-flight wait ran out, the lease
+    // lost) sends the message back to the broker and never produces a Fault<T>: no fault response reaches a requester".
+    // Here with MassTransit's UseMessageRetry on the endpoint (the retry policy defers faults until it gives up).
+    [Fact]
+    public async Task RedisStopped_RequestUnderMessageRetry_TheRequesterGetsNoFault()
+    {
+        await using var redisServer = await RedisServer.StartAsync();
+        await using var bus = await RabbitBus.StartAsync<QuoteConsumer>(rabbit.Server, redisServer, o => o.StoreRetries = 0,
+            endpoint: (e, _) => e.UseMessageRetry(r => r.Immediate(2)));
+        await redisServer.StopAsync();
+
+        var exception = await Record.ExceptionAsync(() =>
+            bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("apple", 1), Guid.NewGuid(), TimeSpan.FromSeconds(5)));
+
+        Assert.IsType<RequestTimeoutException>(exception); // still pending: it runs once Redis is back
+        Assert.Equal(0, bus.Ledger.TotalRuns);
+    }
+
+    // The same promise without any retry filter: the plain default configuration of the README's Usage section.
+    [Fact]
+    public async Task RedisStopped_Request_TheRequesterGetsNoFault()
+    {
+        await using var redisServer = await RedisServer.StartAsync();
+        await using var bus = await RabbitBus.StartAsync<QuoteConsumer>(rabbit.Server, redisServer, o => o.StoreRetries = 0);
+        await redisServer.StopAsync();
+
+        var exception = await Record.ExceptionAsync(() =>
+            bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("apple", 1), Guid.NewGuid(), TimeSpan.FromSeconds(5)));
+
+        Assert.IsType<RequestTimeoutException>(exception);
+    }
+
+    // "... and no fault event is published for a message that will still run". A subscriber of Fault<ChargePayment> (an
+    // alerting or compensation consumer) must see nothing while Redis is down, with and without UseMessageRetry.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RedisStopped_NoFaultEventIsPublished(bool messageRetry)
+    {
+        await using var redisServer = await RedisServer.StartAsync();
+        await using var bus = await RabbitBus.StartAsync<ChargeConsumer>(rabbit.Server, redisServer, o => o.StoreRetries = 0,
+            endpoint: messageRetry ? (e, _) => e.UseMessageRetry(r => r.Immediate(2)) : null);
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 3m));
+        var faults = 0;
+        var handle = bus.Bus.ConnectReceiveEndpoint("faults-" + bus.Queue, e => e.Handler<Fault<ChargePayment>>(context =>
+        {
+            if (context.Message.FaultedMessageId == id)
+                Interlocked.Increment(ref faults);
+            return Task.CompletedTask;
+        }));
+        await handle.Ready;
+        await redisServer.StopAsync();
+
+        await bus.SendAsync(payment, id);
+        await bus.Deliveries.WaitAsync<ChargePayment>(2); // at least two transient attempts went through the consumer pipe
+        await Task.Delay(1000);
+
+        Assert.Equal(0, Volatile.Read(ref faults));
+        Assert.Equal(0, bus.Ledger.RunsOf(payment.PaymentId));
+        await handle.StopAsync();
+    }
+
+    // The same with a FaultAddress on the message: MassTransit sends the fault there instead of publishing it.
+    [Fact]
+    public async Task RedisStopped_MessageWithFaultAddress_NoFaultIsSentThere()
+    {
+        await using var redisServer = await RedisServer.StartAsync();
+        await using var bus = await RabbitBus.StartAsync<ChargeConsumer>(rabbit.Server, redisServer, o => o.StoreRetries = 0);
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 3m));
+        var faults = 0;
+        var faultQueue = "fault-address-" + bus.Queue;
+        var handle = bus.Bus.ConnectReceiveEndpoint(faultQueue, e => e.Handler<Fault<ChargePayment>>(_ =>
+        {
+            Interlocked.Increment(ref faults);
+            return Task.CompletedTask;
+        }));
+        await handle.Ready;
+        await redisServer.StopAsync();
+
+        var endpoint = await bus.Bus.GetSendEndpoint(new Uri("queue:" + bus.Queue));
+        await endpoint.Send(payment, ctx =>
+        {
+            ctx.MessageId = id;
+            ctx.FaultAddress = new Uri("queue:" + faultQueue);
+        });
+        await bus.Deliveries.WaitAsync<ChargePayment>(2);
+        await Task.Delay(1000);
+
+        Assert.Equal(0, Volatile.Read(ref faults));
+        await handle.StopAsync();
+    }
+
+    // A requester that retries with the same MessageId while the first copy still runs: its copy waits, the wait runs out
+    // (DedupInFlightTimeoutException, transient): it must get no Fault, and once the first copy completes the redelivered
+    // copy is answered with the stored reply (README, "Replay and fingerprints").
+    [Fact]
+    public async Task RetriedRequestWhileTheFirstRunsPastTheWait_GetsNoFault_AndIsAnsweredWithTheOriginalReply()
+    {
+        await using var bus = await RabbitBus.StartAsync<QuoteConsumer>(rabbit.Server, redis.Server, o => o.InFlightWait = TimeSpan.FromMilliseconds(300));
+        bus.Ledger.HoldConsumers = true;
+        var id = Guid.NewGuid();
+
+        var first = bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("pear", 1), id, TimeSpan.FromSeconds(30));
+        await bus.Ledger.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var second = bus.RequestAsync<QuoteRequest, QuoteReply>(new QuoteRequest("pear", 1), id, TimeSpan.FromSeconds(30));
+        await bus.Deliveries.WaitAsync<QuoteRequest>(1); // the retried copy's wait ran out
+        await Task.Delay(500);
+        bus.Ledger.Gate.SetResult();
+
+        var firstReply = await first;
+        var secondReply = await second; // a RequestFaultException here breaks the promise
+
+        Assert.Equal(firstReply.Message, secondReply.Message);
+        Assert.Equal(1, bus.Ledger.RunsOf(Guid.Empty));
+    }
+}
