@@ -125,3 +125,55 @@ public sealed class RedTeamRabbitMqTests(RabbitMqFixture rabbit, RedisFixture re
         Assert.Equal(1, bus.Ledger.RunsOf(Guid.Empty));
     }
 }
+
+public interface IPolyCharge
+{
+    Guid PaymentId { get; }
+}
+
+public sealed record PolyCharge(Guid PaymentId, decimal Amount) : IPolyCharge;
+
+/// <summary>One consumer taking one message as two of its types (a contract and the interface it implements).</summary>
+public sealed class PolyConsumer(Ledger ledger) : IConsumer<PolyCharge>, IConsumer<IPolyCharge>
+{
+    public Task Consume(ConsumeContext<PolyCharge> context)
+    {
+        ledger.Runs.AddOrUpdate(context.Message.PaymentId, 1, (_, n) => n + 1);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<IPolyCharge> context)
+    {
+        ledger.Runs.AddOrUpdate(context.Message.PaymentId, 1, (_, n) => n + 1);
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Red-team: one consumer, one message, two message types, over a real Redis.</summary>
+[Collection("rabbitmq")]
+public sealed class RedTeamPolymorphicTests(RabbitMqFixture rabbit, RedisFixture redis)
+{
+    // DedupFilter: "The same consumer takes this message as another of its types (polymorphic contracts, two contract
+    // versions with one URN): one consumer, one key, one run per delivery." MassTransit dispatches a message to its message
+    // types concurrently (DynamicFilter starts every output pipe, then Task.WhenAll). With Redis the first type's claim is
+    // a real network await, so the second type's filter looks up the delivery before the first has registered its claim,
+    // claims the same key itself, gets Busy from its own delivery's claim, and waits: the first claim only completes once
+    // the whole pipeline (including this waiter) returns. After InFlightWait it throws DedupInFlightTimeoutException, the
+    // first (successful) consumer's claim is released, the message is redelivered, and the cycle repeats: the consumer
+    // runs again on every redelivery and the message never completes. README: "runs the consumer once ... skips every
+    // duplicate".
+    [Fact]
+    public async Task ConsumerOfAMessageAndItsInterface_OverRedis_RunsOnce_AndCompletes()
+    {
+        await using var bus = await RabbitBus.StartAsync<PolyConsumer>(rabbit.Server, redis.Server, o => o.InFlightWait = TimeSpan.FromSeconds(1));
+        var (id, payment) = (Guid.NewGuid(), new PolyCharge(Guid.NewGuid(), 4m));
+
+        await bus.SendAsync(payment, id);
+        await Task.Delay(TimeSpan.FromSeconds(5));
+
+        var failures = bus.Deliveries.Of<PolyCharge>().Concat(bus.Deliveries.Of<IPolyCharge>()).OfType<Exception>().ToList();
+        var runs = bus.Ledger.RunsOf(payment.PaymentId);
+        Assert.True(runs == 1 && failures.Count == 0,
+            $"one message sent once: the consumer ran {runs} times; {failures.Count} failed deliveries: {string.Join(" | ", failures.Select(f => f.GetType().Name).Distinct())}");
+    }
+}
