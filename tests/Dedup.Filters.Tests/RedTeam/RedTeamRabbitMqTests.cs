@@ -2,6 +2,7 @@ using Dedup.Filters.Tests.Filter;
 using Dedup.Filters.Tests.RabbitMq;
 using Dedup.Testing;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Dedup.Filters.Tests.RedTeam;
 
@@ -176,4 +177,122 @@ public sealed class RedTeamPolymorphicTests(RabbitMqFixture rabbit, RedisFixture
         Assert.True(runs == 1 && failures.Count == 0,
             $"one message sent once: the consumer ran {runs} times; {failures.Count} failed deliveries: {string.Join(" | ", failures.Select(f => f.GetType().Name).Distinct())}");
     }
+}
+
+/// <summary>Red-team: two consumers of one request on one endpoint, both answering, over RabbitMQ and Redis.</summary>
+[Collection("rabbitmq")]
+public sealed class RedTeamTwoRepliersTests(RabbitMqFixture rabbit, RedisFixture redis)
+{
+    // README, "Replay and fingerprints": replies "are recorded once each, whichever way they are sent: ... or an outbox that
+    // sends them after the consumer returned"; "When a claim completes": "each consumer's claim depends on its own work and
+    // its own replies". Two consumers of one request on one endpoint (both answer), with the README's
+    // cfg.UseInMemoryOutbox(context). An outbox flush runs after the consumer's dedup filter returned, so ReplyCapture gives
+    // the flushed reply to every pending claim of the delivery with the same RequestId: the other consumer's claim records
+    // it too, and a duplicate request is answered with each reply twice.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TwoConsumersReplyingUnderAnOutbox_ADuplicateGetsEachReplyExactlyOnce(bool outbox)
+    {
+        var queue = "redteam-two-" + Guid.NewGuid().ToString("N")[..8];
+        var connection = RedisTestConnectionsProxy.Connect(redis.Server.ConnectionString);
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<Ledger>();
+        services.AddSingleton<PipelineState>();
+        services.AddScoped<QuoteService>();
+        services.AddDedup(o =>
+        {
+            o.KeyPrefix = queue + ":";
+            o.InFlightWait = TimeSpan.FromSeconds(30);
+        });
+        services.AddDedupRedisStore(_ => connection);
+        var replies = new System.Collections.Concurrent.ConcurrentQueue<(Guid? RequestId, string Type)>();
+        services.AddMassTransit(x =>
+        {
+            x.DisableUsageTelemetry();
+            x.AddConsumer<ReplyingQuoteConsumer>();
+            x.AddConsumer<AuditingQuoteConsumer>();
+            x.UsingRabbitMq((context, cfg) =>
+            {
+                cfg.Host(rabbit.Server.Host, (ushort)rabbit.Server.Port, rabbit.Server.VirtualHost, h =>
+                {
+                    h.Username(rabbit.Server.Username);
+                    h.Password(rabbit.Server.Password);
+                });
+                if (outbox)
+                    cfg.UseInMemoryOutbox(context);
+                cfg.UseDedup(context);
+                cfg.ReceiveEndpoint(queue, e =>
+                {
+                    e.ConfigureConsumer<ReplyingQuoteConsumer>(context);
+                    e.ConfigureConsumer<AuditingQuoteConsumer>(context);
+                });
+                cfg.ReceiveEndpoint(queue + "-replies", e =>
+                {
+                    e.Handler<QuoteReply>(c =>
+                    {
+                        replies.Enqueue((c.RequestId, nameof(QuoteReply)));
+                        return Task.CompletedTask;
+                    });
+                    e.Handler<AuditReply>(c =>
+                    {
+                        replies.Enqueue((c.RequestId, nameof(AuditReply)));
+                        return Task.CompletedTask;
+                    });
+                });
+            });
+        });
+        await using var provider = services.BuildServiceProvider(true);
+        var bus = provider.GetRequiredService<IBusControl>();
+        await bus.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+        try
+        {
+            var ledger = provider.GetRequiredService<Ledger>();
+            var endpoint = await bus.GetSendEndpoint(new Uri("queue:" + queue));
+            var (id, first, second) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+            var responseAddress = new Uri("queue:" + queue + "-replies");
+
+            await endpoint.Send(new QuoteRequest("fig", 1), ctx =>
+            {
+                ctx.MessageId = id;
+                ctx.RequestId = first;
+                ctx.ResponseAddress = responseAddress;
+            });
+            await WaitUntil(() => replies.Count(r => r.RequestId == first) >= 2);
+            await Task.Delay(500);
+            await endpoint.Send(new QuoteRequest("fig", 1), ctx =>
+            {
+                ctx.MessageId = id;
+                ctx.RequestId = second;
+                ctx.ResponseAddress = responseAddress;
+            });
+            await WaitUntil(() => replies.Count(r => r.RequestId == second) >= 2);
+            await Task.Delay(1000); // any extra replay arrives within this
+
+            var original = replies.Where(r => r.RequestId == first).Select(r => r.Type).Order().ToList();
+            var replayed = replies.Where(r => r.RequestId == second).Select(r => r.Type).Order().ToList();
+            Assert.Equal(1, ledger.RunsOf(Guid.Empty));
+            Assert.Equal(["AuditReply", "QuoteReply"], original);
+            Assert.Equal(original, replayed);
+        }
+        finally
+        {
+            await bus.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+            await connection.DisposeAsync();
+        }
+    }
+
+    static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition() && DateTime.UtcNow < deadline)
+            await Task.Delay(50);
+    }
+}
+
+internal static class RedisTestConnectionsProxy
+{
+    public static StackExchange.Redis.ConnectionMultiplexer Connect(string connectionString) =>
+        Dedup.Filters.Tests.Redis.RedisTestConnections.Connect(connectionString);
 }
