@@ -296,3 +296,99 @@ internal static class RedisTestConnectionsProxy
     public static StackExchange.Redis.ConnectionMultiplexer Connect(string connectionString) =>
         Dedup.Filters.Tests.Redis.RedisTestConnections.Connect(connectionString);
 }
+
+/// <summary>A user's unit of work whose commit, after the consumer returned, takes longer than several leases.</summary>
+public sealed class SlowCommitFilter<T>(Ledger ledger) : IFilter<ConsumeContext<T>>
+    where T : class
+{
+    public async Task Send(ConsumeContext<T> context, IPipe<ConsumeContext<T>> next)
+    {
+        await next.Send(context);
+        if (ledger.HoldConsumers)
+            await Task.Delay(TimeSpan.FromSeconds(4));
+    }
+
+    public void Probe(ProbeContext context)
+    {
+    }
+}
+
+/// <summary>Red-team: timing between the consumer's success and the commit, over RabbitMQ and Redis.</summary>
+[Collection("rabbitmq")]
+public sealed class RedTeamCommitTimingTests(RabbitMqFixture rabbit, RedisFixture redis)
+{
+    // README, "When a claim completes": the claim completes only after everything around the consumer succeeded (a unit of
+    // work that commits after it). The lease is "renewed every third of it while the consumer runs": a commit that takes
+    // longer than the lease must still hold the key, so a copy arriving meanwhile waits and is skipped, and nothing is
+    // taken over. Holds (the claim renews until it is settled); no existing test covers a commit slower than the lease.
+    [Fact]
+    public async Task CommitSlowerThanTheLease_TheClaimIsRenewedUntilTheCommit_AndACopyMidwayWaitsAndIsSkipped()
+    {
+        await using var bus = await RabbitBus.StartAsync<ChargeConsumer>(rabbit.Server, redis.Server, o =>
+            {
+                o.Lease = TimeSpan.FromSeconds(1);
+                o.InFlightWait = TimeSpan.FromSeconds(20);
+            },
+            endpoint: (e, context) => e.UseConsumeFilter(typeof(SlowCommitFilter<>), context));
+        var outcomes = new List<string>();
+        using var listener = MetricsListener.Outcomes(outcomes, bus.Provider.GetRequiredService<Dedup.Diagnostics.DedupMetrics>());
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 5m));
+
+        // The filter delays every commit while HoldConsumers is set; ChargeConsumer holds on the gate while it is set, so
+        // open the gate first: the consumer returns at once and the commit takes 4 s (four leases).
+        bus.Ledger.Gate.SetResult();
+        bus.Ledger.HoldConsumers = true;
+        await bus.SendAsync(payment, id);
+        await Dedup.Filters.Tests.RedTeam.Wait.UntilAsync(() => bus.Ledger.RunsOf(payment.PaymentId) > 0); // the consumer returned; the commit runs
+        await Task.Delay(1500);                           // a lease and a half into the commit
+        await bus.SendAsync(payment, id);
+        await Dedup.Filters.Tests.RedTeam.Wait.UntilAsync(() => { lock (outcomes) return outcomes.Contains(Dedup.Diagnostics.DedupOutcomes.InFlightWaited); });
+        await Dedup.Filters.Tests.RedTeam.Wait.UntilAsync(() => bus.Deliveries.Of<ChargePayment>().Count >= 2);
+
+        Assert.Equal(1, bus.Ledger.RunsOf(payment.PaymentId));
+        Assert.All(bus.Deliveries.Of<ChargePayment>(), Assert.Null);
+        lock (outcomes)
+        {
+            Assert.DoesNotContain(Dedup.Diagnostics.DedupOutcomes.TakenOver, outcomes);
+            Assert.DoesNotContain(Dedup.Diagnostics.DedupOutcomes.LeaseLost, outcomes);
+        }
+    }
+
+    // README, "Operational settings": with AOF, a Redis restart is survivable; "Script cache: ... a restart or a failover is
+    // invisible". A restart between the claim and the commit (the consumer still running, shorter than the lease) must not
+    // make the message run twice. Holds; no existing test restarts Redis in the middle of a claim.
+    [Fact]
+    public async Task RedisRestartedWithAofBetweenClaimAndCommit_TheMessageRunsOnce_AndTheCopyIsSkipped()
+    {
+        await using var redisServer = await RedisServer.StartAsync(new RedisServerOptions { AppendOnly = true });
+        await using var bus = await RabbitBus.StartAsync<ChargeConsumer>(rabbit.Server, redisServer, o =>
+        {
+            o.Lease = TimeSpan.FromSeconds(5);
+            o.InFlightWait = TimeSpan.FromSeconds(20);
+        });
+        bus.Ledger.HoldConsumers = true;
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 5m));
+
+        await bus.SendAsync(payment, id);
+        await bus.Ledger.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await redisServer.RestartAsync();
+        bus.Ledger.Gate.SetResult();
+        await bus.Deliveries.WaitAsync<ChargePayment>(1);
+        await Task.Delay(500);
+        await bus.SendAsync(payment, id);
+        await Dedup.Filters.Tests.RedTeam.Wait.UntilAsync(() => bus.Deliveries.Of<ChargePayment>().Count(e => e is null) >= 2);
+
+        Assert.Equal(1, bus.Ledger.RunsOf(payment.PaymentId));
+        Assert.Equal(0, await rabbit.Server.QueueMessageCountAsync(bus.Queue + "_error"));
+    }
+}
+
+internal static class Wait
+{
+    public static async Task UntilAsync(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (!condition())
+            await Task.Delay(50, timeout.Token);
+    }
+}
