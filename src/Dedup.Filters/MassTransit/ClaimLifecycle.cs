@@ -122,8 +122,25 @@ internal sealed class ClaimLifecycle<TMessage>
             return Admission.Unclaimed;
         }
 
-        if (delivery.Find(key) is { } earlier)
+        var (earlier, entering) = delivery.Enter(key, typeof(TMessage));
+        if (entering is not null)
         {
+            // Another pass of this owner (the message taken as another of its types, side by side) is claiming the
+            // key: one owner, one key, one run per delivery.
+            DedupLog.DuplicateSkipped(logger, key, 0);
+            metrics.Outcome(DedupOutcomes.Duplicate);
+            return Admission.Skipped;
+        }
+
+        if (earlier is not null)
+        {
+            if (earlier.State == ConsumerClaimState.Running && ConsumerClaim.Current == earlier)
+            {
+                // Dedup configured twice around this owner (on the bus and on its endpoint): the outer filter holds
+                // the claim and settles it; this one only passes the message on.
+                return Admission.Unclaimed;
+            }
+
             if (earlier.MessageType != typeof(TMessage))
             {
                 // The same owner takes this message as another of its types (polymorphic contracts, two contract
@@ -135,8 +152,24 @@ internal sealed class ClaimLifecycle<TMessage>
 
             if (await SettleEarlierAttemptAsync(delivery, earlier).ConfigureAwait(false))
                 return Admission.Skipped;
+            if (delivery.Enter(key, typeof(TMessage)) != (null, null))
+                return Admission.Skipped;
         }
 
+        try
+        {
+            return await ClaimAsync(context, delivery, key, activity).ConfigureAwait(false);
+        }
+        finally
+        {
+            delivery.Leave(key);
+        }
+    }
+
+    async Task<Admission> ClaimAsync(ConsumeContext<TMessage> context, DeliveryScope delivery, string key, Activity? activity)
+    {
+        var metrics = _coordinator.Metrics;
+        var logger = _coordinator.Logger;
         var scope = Scope(context.ReceiveContext.InputAddress);
         var fingerprint = _options.Fingerprints ? MessageFingerprint.Compute(context.ReceiveContext, scope) : string.Empty;
         activity?.SetTag("dedup.key", key);

@@ -16,10 +16,12 @@ internal sealed class DeliveryScope
     readonly Lock _lock = new();
     readonly List<ConsumerClaim> _claims = [];
     readonly List<(ConsumerClaim? Origin, Exception Exception)> _failures = [];
+    readonly Dictionary<string, Type> _entering = new(StringComparer.Ordinal);
 
     public DeliveryScope(ConsumeContext context)
     {
         MessageId = context.MessageId;
+        OriginalMessageId = context.GetOriginalMessageId() ?? context.MessageId;
         InputAddress = context.ReceiveContext.InputAddress;
         RedeliveryCount = context.Headers.Get<int>(MessageHeaders.RedeliveryCount) ?? 0;
     }
@@ -32,6 +34,9 @@ internal sealed class DeliveryScope
     }
 
     public Guid? MessageId { get; }
+
+    /// <summary>The id the message is keyed by (<c>MT-OriginalMessageId</c> when MassTransit replaced the MessageId).</summary>
+    public Guid? OriginalMessageId { get; }
 
     public Uri InputAddress { get; }
 
@@ -67,16 +72,39 @@ internal sealed class DeliveryScope
         }
     }
 
-    public ConsumerClaim? Find(string key)
+    /// <summary>
+    /// Enters <paramref name="key"/> for one pass of an owner's pipe, atomically, before anything is awaited: MassTransit
+    /// runs the pipes of one message's types side by side (a consumer of a message and of its interface), and two
+    /// passes of one owner must not both claim the key. Returns the claim this delivery already holds for the key, or
+    /// the message type another pass is entering it as; when both are null the caller entered and must
+    /// <see cref="Leave"/> once its claim is added (or not taken).
+    /// </summary>
+    public (ConsumerClaim? Claim, Type? Entering) Enter(string key, Type messageType)
     {
         lock (_lock)
-            return _claims.Find(c => c.Key == key);
+        {
+            if (_claims.Find(c => c.Key == key) is { } claim)
+                return (claim, null);
+            if (_entering.TryGetValue(key, out var entering))
+                return (null, entering);
+            _entering[key] = messageType;
+            return (null, null);
+        }
+    }
+
+    public void Leave(string key)
+    {
+        lock (_lock)
+            _entering.Remove(key);
     }
 
     public void Add(ConsumerClaim claim)
     {
         lock (_lock)
+        {
             _claims.Add(claim);
+            _entering.Remove(claim.Key);
+        }
     }
 
     public void Remove(ConsumerClaim claim)

@@ -24,7 +24,10 @@ internal sealed class ReplyCapture : ISendObserver
         if (DeliveryScope.Current is not { } scope)
             return Task.CompletedTask;
 
-        if (context.MessageId == scope.MessageId && context.Headers.Get<int>(MessageHeaders.RedeliveryCount) is { } count && count > scope.RedeliveryCount)
+        // A copy of this message sent back to be delivered again (delayed or scheduled redelivery, context.Redeliver),
+        // under the same MessageId or a new one that carries the original in MT-OriginalMessageId.
+        var original = context.Headers.Get<Guid>(MessageHeaders.OriginalMessageId) ?? context.MessageId;
+        if (original == scope.OriginalMessageId && context.Headers.Get<int>(MessageHeaders.RedeliveryCount) is { } count && count > scope.RedeliveryCount)
         {
             scope.Redelivered = true;
             return Task.CompletedTask;
