@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Dedup.Diagnostics;
 using Dedup.Protocol;
 using MassTransit;
@@ -6,52 +5,31 @@ using MassTransit;
 namespace Dedup.MassTransit;
 
 /// <summary>
-/// The error pipe's first filter. A <see cref="DedupTransientException"/> (store unavailable, in-flight wait ran
-/// out, lease lost) is rethrown after <see cref="DedupOptions.RedeliveryDelay"/>, so the transport returns the
-/// message to the broker (RabbitMQ: basic.nack with requeue) instead of moving it to the error queue. Any other
-/// fault is terminal: with <see cref="DedupOptions.RecordFaults"/> it is recorded for the keys whose consumers
-/// failed, then MassTransit's default error handling runs (a fault event and the <c>_error</c> queue).
+/// With <see cref="DedupOptions.RecordFaults"/>, records a terminal fault for the keys whose consumers failed. It
+/// wraps the endpoint's receive pipe, outside MassTransit's error pipe, and records only when the error pipe has
+/// finished with the message without throwing (moved it to <c>_error</c>, discarded it, or whatever the user
+/// configured): a fault the error pipe rethrows is redelivered, so it is not terminal and nothing is recorded.
 /// </summary>
 /// <remarks>
-/// MassTransit's in-memory transport drops a message whose receive pipe throws, so there a transient fault goes
-/// to the error queue with its reason instead: nothing is lost.
+/// Transient dedup failures never get here as faults: <see cref="DedupRedeliveryFilter"/> returns them to the broker.
 /// </remarks>
-internal sealed class DedupErrorFilter : IFilter<ExceptionReceiveContext>
+internal sealed class DedupErrorFilter : IFilter<ReceiveContext>
 {
     readonly ClaimCoordinator _coordinator;
 
     public DedupErrorFilter(ClaimCoordinator coordinator) => _coordinator = coordinator;
 
-    public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
+    public async Task Send(ReceiveContext context, IPipe<ReceiveContext> next)
     {
-        if (IsTransient(context.Exception) && CanRequeue(context.InputAddress))
-        {
-            var delay = _coordinator.Options.RedeliveryDelay;
-            if (delay > TimeSpan.Zero)
-            {
-                try
-                {
-                    await Task.Delay(delay, context.CancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    // Stopping: the transport requeues an unacknowledged message anyway.
-                }
-            }
-
-            ExceptionDispatchInfo.Capture(context.Exception).Throw();
-        }
-
-        if (_coordinator.Options.RecordFaults && context.TryGetPayload<FailedClaims>(out var failed))
-            await RecordFaultsAsync(failed, context.Exception).ConfigureAwait(false);
-
         await next.Send(context).ConfigureAwait(false);
+
+        if (context.IsFaulted && context.TryGetPayload<FailedClaims>(out var failed) && context.TryGetPayload<DeliveryFault>(out var fault))
+            await RecordFaultsAsync(failed, fault.Exception).ConfigureAwait(false);
     }
 
     public void Probe(ProbeContext context)
     {
-        var scope = context.CreateFilterScope("dedup-error");
-        scope.Add("redeliveryDelay", _coordinator.Options.RedeliveryDelay);
+        var scope = context.CreateFilterScope("dedup-record-faults");
         scope.Add("recordFaults", _coordinator.Options.RecordFaults);
     }
 
@@ -81,16 +59,6 @@ internal sealed class DedupErrorFilter : IFilter<ExceptionReceiveContext>
         }
     }
 
-    static bool IsTransient(Exception exception)
-    {
-        for (var current = exception; current is not null; current = current.InnerException)
-        {
-            if (current is DedupTransientException)
-                return true;
-        }
-
-        return false;
-    }
-
+    /// <summary>False on MassTransit's in-memory transport, which drops a message whose receive pipe throws.</summary>
     internal static bool CanRequeue(Uri inputAddress) => !string.Equals(inputAddress.Scheme, "loopback", StringComparison.OrdinalIgnoreCase);
 }

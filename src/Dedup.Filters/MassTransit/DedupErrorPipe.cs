@@ -1,22 +1,23 @@
 using Dedup.Protocol;
 using MassTransit;
-using MassTransit.Middleware;
 
 namespace Dedup.MassTransit;
 
-/// <summary>The error pipe of an endpoint that uses dedup.</summary>
+/// <summary>Dedup's part in an endpoint's fault handling. It leaves the endpoint's error pipe alone.</summary>
 internal static class DedupErrorPipe
 {
     /// <summary>
-    /// Transient dedup faults go back to the broker; everything else gets MassTransit's default (a fault event,
-    /// then the <c>_error</c> queue). MassTransit adds its defaults only to an empty error pipe, so they are added
-    /// here explicitly after the dedup filter.
+    /// Transient dedup failures go back to the broker from the front of the consume pipe
+    /// (<see cref="DedupRedeliveryFilter"/>), so they never reach the error pipe; every other fault meets the error
+    /// pipe the user configured (<c>DiscardFaultedMessages</c>, <c>ConfigureError</c>, or MassTransit's default: a fault
+    /// event and the <c>_error</c> queue). With <see cref="DedupOptions.RecordFaults"/> a fault the error pipe finished
+    /// with is recorded from around the receive pipe (<see cref="DedupErrorFilter"/>). Neither depends on the order in
+    /// which the endpoint was configured.
     /// </summary>
-    public static void Configure(IReceiveEndpointConfigurator configurator, ClaimCoordinator coordinator) =>
-        configurator.ConfigureError(x =>
-        {
-            x.UseFilter(new DedupErrorFilter(coordinator));
-            x.UseFilter(new GenerateFaultFilter());
-            x.UseFilter(new ErrorTransportFilter());
-        });
+    public static void Configure(IReceiveEndpointConfigurator configurator, ClaimCoordinator coordinator)
+    {
+        configurator.AddPrePipeSpecification(new DedupRedeliverySpecification(coordinator));
+        if (coordinator.Options.RecordFaults)
+            configurator.ConfigureReceive(x => x.UseFilter(new DedupErrorFilter(coordinator)));
+    }
 }

@@ -1,0 +1,33 @@
+using MassTransit;
+using MassTransit.Context;
+
+namespace Dedup.MassTransit;
+
+/// <summary>
+/// The consume context below <see cref="DedupRedeliveryFilter"/>: a transient dedup failure is reported to the
+/// observers (<c>ConsumeFault</c>) but generates no <c>Fault&lt;T&gt;</c>.
+/// </summary>
+/// <remarks>
+/// MassTransit generates a fault for every exception a consumer's pipe throws (<c>ConsumerMessageFilter</c> calls
+/// <c>NotifyFaulted</c>, which calls <c>GenerateFault</c>; under message retry once the retries are used up), and sends
+/// a request's fault straight to the requester, who then gives up. A transient dedup failure is not a fault: the
+/// message goes back to the broker and runs later, and the requester must get that run's reply. Every
+/// <c>NotifyFaulted</c> below this filter lands here, because the message contexts this proxy hands out
+/// (<c>TryGetMessage</c>) delegate to it.
+/// </remarks>
+internal sealed class RedeliveryConsumeContext : ConsumeContextProxy
+{
+    public RedeliveryConsumeContext(ConsumeContext context)
+        : base(context)
+    {
+    }
+
+    public override Task NotifyFaulted<T>(ConsumeContext<T> context, TimeSpan duration, string consumerType, Exception exception)
+    {
+        if (!DedupRedeliveryFilter.IsTransient(exception))
+            return base.NotifyFaulted(context, duration, consumerType, exception);
+
+        // The receive context's part only: observers hear of the failed attempt, nobody gets a fault.
+        return ReceiveContext.NotifyFaulted(context, duration, consumerType, exception);
+    }
+}
