@@ -31,7 +31,9 @@ public sealed class DedupOptions
 
     /// <summary>
     /// How long a message that must be redelivered (store unavailable, in-flight wait ran out, lease lost) is held
-    /// before it is returned to the broker, so a redelivery loop does not spin. Default 1 s; 0 to 1 min.
+    /// before it is returned to the broker the first time; it doubles with each further transient failure of the same
+    /// message, up to <see cref="MaxRedeliveryDelay"/>, so a redelivery loop does not spin. A value under 50 ms counts
+    /// as 50 ms. Default 1 s; 0 to 1 min.
     /// </summary>
     public TimeSpan RedeliveryDelay { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -65,6 +67,13 @@ public sealed class DedupOptions
     /// 30 min (RabbitMQ's default <c>consumer_timeout</c>); at least <see cref="Lease"/>, at most 24 h.
     /// </summary>
     public TimeSpan MaxRunTime { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// The longest a message is held before it is returned to the broker after a transient failure (the
+    /// <see cref="RedeliveryDelay"/> doubled per failure stops here). The message stays unacknowledged while it is
+    /// held, so keep it well below RabbitMQ's <c>consumer_timeout</c>. Default 30 s; <see cref="RedeliveryDelay"/> to 10 min.
+    /// </summary>
+    public TimeSpan MaxRedeliveryDelay { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Messages of type <typeparamref name="T"/> are not deduplicated.</summary>
     public DedupOptions Exclude<T>()

@@ -33,6 +33,8 @@ internal sealed class DedupOptionsValidator : IValidateOptions<DedupOptions>
             failures.Add($"Dedup:MissingMessageId must be Reject or Process; it is {options.MissingMessageId}.");
         if (options.MaxRunTime < options.Lease || options.MaxRunTime > TimeSpan.FromHours(24))
             failures.Add($"Dedup:MaxRunTime must be at least Dedup:Lease ({options.Lease}) and at most 1.00:00:00 (24 h); it is {options.MaxRunTime}.");
+        if (options.MaxRedeliveryDelay < options.RedeliveryDelay || options.MaxRedeliveryDelay > TimeSpan.FromMinutes(10))
+            failures.Add($"Dedup:MaxRedeliveryDelay must be at least Dedup:RedeliveryDelay ({options.RedeliveryDelay}) and at most 00:10:00; it is {options.MaxRedeliveryDelay}.");
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
