@@ -17,15 +17,25 @@ namespace Dedup.MassTransit;
 /// </remarks>
 internal sealed class RedeliveryConsumeContext : ConsumeContextProxy
 {
+    Func<int, CancellationToken, Task>? _sendCopy;
+
     public RedeliveryConsumeContext(ConsumeContext context)
         : base(context)
     {
     }
 
+    /// <summary>
+    /// Re-sends the message as a copy (<see cref="RedeliveryCopy"/>), given the number of transient failures so far;
+    /// null unless a consumer failed transiently (it needs the message's type, which only a consumer's context has).
+    /// </summary>
+    public Func<int, CancellationToken, Task>? SendCopy => Volatile.Read(ref _sendCopy);
+
     public override Task NotifyFaulted<T>(ConsumeContext<T> context, TimeSpan duration, string consumerType, Exception exception)
     {
         if (!DedupRedeliveryFilter.IsTransient(exception))
             return base.NotifyFaulted(context, duration, consumerType, exception);
+
+        Interlocked.CompareExchange(ref _sendCopy, (failures, cancellationToken) => RedeliveryCopy.SendAsync(context, failures, cancellationToken), null);
 
         // The receive context's part only: observers hear of the failed attempt, nobody gets a fault.
         return ReceiveContext.NotifyFaulted(context, duration, consumerType, exception);
