@@ -34,6 +34,13 @@ internal sealed class DedupRedeliveryFilter : IFilter<ConsumeContext>
 
     public async Task Send(ConsumeContext context, IPipe<ConsumeContext> next)
     {
+        if (context.TryGetPayload<RedeliveryConsumeContext>(out _))
+        {
+            // Installed twice (on the bus and on the endpoint): the outer filter owns the delivery.
+            await next.Send(context).ConfigureAwait(false);
+            return;
+        }
+
         if (!DedupErrorFilter.CanRequeue(context.ReceiveContext.InputAddress))
         {
             try
