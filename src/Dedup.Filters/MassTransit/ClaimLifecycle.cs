@@ -196,7 +196,6 @@ internal sealed class ClaimLifecycle<TMessage>
         {
             if (exception is DedupStoreUnavailableException)
                 metrics.Outcome(DedupOutcomes.StoreError);
-            delivery.Transient = exception;
             throw;
         }
 
@@ -234,7 +233,6 @@ internal sealed class ClaimLifecycle<TMessage>
 
         var claim = new ConsumerClaim(delivery, key, typeof(TMessage), fingerprint, acquisition.Claim!, UnitOfWork(context), context.RequestId);
         delivery.Add(claim);
-        delivery.Transient = null;
         return new Admission(AdmissionKind.Claimed, claim);
     }
 
@@ -269,7 +267,6 @@ internal sealed class ClaimLifecycle<TMessage>
             // The work's cancellation is not kept as the inner exception: MassTransit turns any exception whose base is
             // an OperationCanceledException into a ConsumerCanceledException, which would hide this one.
             var lost = new DedupLeaseLostException(claim.Key, active.Claim.Epoch, exception is OperationCanceledException ? null : exception);
-            delivery.Transient = lost;
             delivery.RecordFailure(claim, lost);
             return lost;
         }

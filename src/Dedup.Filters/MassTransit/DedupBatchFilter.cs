@@ -65,13 +65,7 @@ internal sealed class DedupBatchFilter<TConsumer, TMessage> : IFilter<ConsumerCo
             if (lost is null)
                 throw;
 
-            // The whole batch fails with it, so every message goes back to the broker and none gets a fault.
-            foreach (var (message, _) in admitted)
-            {
-                if (message.ReceiveContext.TryGetPayload<DeliveryScope>(out var delivery))
-                    delivery.Transient = lost;
-            }
-
+            // The whole batch fails with it (transient), so every message goes back to the broker and none gets a fault.
             throw lost;
         }
 

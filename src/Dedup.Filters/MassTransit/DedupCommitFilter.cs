@@ -88,10 +88,7 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
         }
 
         if (failure is null && completionFailure is not null)
-        {
-            scope.Transient = completionFailure;
             throw completionFailure;
-        }
     }
 
     async Task<DedupTransientException?> CompleteAsync(ConsumerClaim claim)

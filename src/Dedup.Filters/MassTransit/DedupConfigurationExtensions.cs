@@ -20,15 +20,16 @@ public static class DedupConfigurationExtensions
         ArgumentNullException.ThrowIfNull(configurator);
         var coordinator = Resolve(context);
         var coverage = new DedupCoverage();
+
+        // Outermost first: transient failures (also a completion that failed transiently) go back to the broker from
+        // in front of the commit filter, which settles the claims once the whole consume pipeline finished.
+        configurator.AddPrePipeSpecification(new DedupRedeliverySpecification(coordinator));
         configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
         configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(coordinator));
         configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(coordinator, coverage));
         configurator.ConnectBusObserver(new DedupStartupLog(coverage, coordinator.Logger));
         configurator.ConnectSendObserver(new ReplyCapture());
-        var faults = new TransientFaultFilter();
-        configurator.ConfigureSend(s => s.UseFilter<SendContext>(faults));
-        configurator.ConfigurePublish(p => p.UseFilter<PublishContext>(faults));
     }
 
     /// <summary>
@@ -40,16 +41,13 @@ public static class DedupConfigurationExtensions
         ArgumentNullException.ThrowIfNull(configurator);
         var coordinator = Resolve(context);
         var coverage = new DedupCoverage();
+        DedupErrorPipe.Configure(configurator, coordinator); // its redelivery filter goes in front of the commit filter
         configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
         configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
         configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(coordinator));
         DedupCoverageObserver.Connect(configurator, coverage, coordinator.Options);
         configurator.ConnectReceiveEndpointObserver(new DedupStartupLog(coverage, coordinator.Logger));
-        DedupErrorPipe.Configure(configurator, coordinator);
         configurator.ConnectReceiveEndpointObserver(new ReplyCaptureConnector());
-        var faults = new TransientFaultFilter();
-        configurator.ConfigureSend(s => s.UseFilter<SendContext>(faults));
-        configurator.ConfigurePublish(p => p.UseFilter<PublishContext>(faults));
     }
 
     /// <summary>

@@ -45,9 +45,6 @@ internal sealed class DeliveryScope
     /// <summary>MassTransit sent a copy of this message back to be delivered again (delayed or scheduled redelivery).</summary>
     public bool Redelivered { get; set; }
 
-    /// <summary>The transient dedup failure this delivery's attempt ended with, kept so a fault for it can be withheld.</summary>
-    public DedupTransientException? Transient { get; set; }
-
     /// <summary>
     /// Why this message was taken out of the batch it was collected in (no key, a conflict, the store failing for it):
     /// its delivery fails with it once the batch has finished, so the other messages of the batch are not faulted.

@@ -96,7 +96,6 @@ public sealed class ErrorPipeTests(RabbitMqFixture rabbit, RedisFixture redis)
     /// until <c>UseDedup</c> registers it first (DedupConfigurationExtensions, the filter's redesign).
     /// </remarks>
     [Fact]
-    [Trait("Pending", "filter")]
     public async Task CompletionFailsTransiently_IsReturnedToTheBroker_NotMovedToTheErrorQueue()
     {
         await using var redisServer = await RedisServer.StartAsync();
