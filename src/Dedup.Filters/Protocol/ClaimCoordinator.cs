@@ -43,11 +43,11 @@ internal sealed class ClaimCoordinator
         {
             while (true)
             {
-                var claimStarted = _time.GetTimestamp();
                 ClaimResult result;
+                long claimStarted;
                 try
                 {
-                    result = await ClaimAsync(key, owner, fingerprint, cancellationToken).ConfigureAwait(false);
+                    (result, claimStarted) = await ClaimAsync(key, owner, fingerprint, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -65,6 +65,7 @@ internal sealed class ClaimCoordinator
                             Metrics.Outcome(DedupOutcomes.TakenOver);
                         }
 
+                        claimStarted = await ConfirmSlowClaimAsync(key, owner, result.Epoch, claimStarted, cancellationToken).ConfigureAwait(false);
                         var claim = new ActiveClaim(_store, Options, _time, _logger, key, owner, result.Epoch,
                             result.Outcome == ClaimOutcome.TakenOver, claimStarted);
                         return new Acquisition(result, claim, Waited(watch));
@@ -107,20 +108,49 @@ internal sealed class ClaimCoordinator
         TimeSpan? Waited(KeyWatch? w) => w is null ? null : _time.GetElapsedTime(started);
     }
 
-    /// <summary>One claim, retried with the same owner token after a transient failure (its reply may have been lost).</summary>
-    async Task<ClaimResult> ClaimAsync(string key, string owner, string fingerprint, CancellationToken cancellationToken)
+    /// <summary>
+    /// One claim, retried with the same owner token after a transient failure (its reply may have been lost). Returns the
+    /// reply and when the attempt that got it started: the lease the store granted runs from no earlier than that.
+    /// </summary>
+    async Task<(ClaimResult Result, long Started)> ClaimAsync(string key, string owner, string fingerprint, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
+            var started = _time.GetTimestamp();
             try
             {
-                return await _store.ClaimAsync(key, owner, fingerprint, Options.Lease, Options.Retention, cancellationToken).ConfigureAwait(false);
+                return (await _store.ClaimAsync(key, owner, fingerprint, Options.Lease, Options.Retention, cancellationToken).ConfigureAwait(false), started);
             }
             catch (DedupStoreUnavailableException) when (attempt < Options.StoreRetries && !cancellationToken.IsCancellationRequested)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50 << attempt), _time, cancellationToken).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// A claim whose call took more than a third of the lease (a reconnecting client queues commands; a loaded Redis)
+    /// is renewed at once: the local lease deadline counts from the call's start, so without this the claim would count
+    /// as lost on arrival, and work that then ran could not be recorded. Returns the start the deadline counts from.
+    /// </summary>
+    async Task<long> ConfirmSlowClaimAsync(string key, string owner, long epoch, long claimStarted, CancellationToken cancellationToken)
+    {
+        if (_time.GetElapsedTime(claimStarted) <= Options.Lease / 3)
+            return claimStarted;
+
+        var renewStarted = _time.GetTimestamp();
+        try
+        {
+            if (await _store.RenewAsync(key, owner, epoch, Options.Lease, cancellationToken).ConfigureAwait(false))
+                return renewStarted;
+        }
+        catch (DedupStoreUnavailableException exception)
+        {
+            // Unknown: the lease monitor decides by the deadline, as for any failed renewal.
+            DedupLog.RenewFailed(_logger, key, exception);
+        }
+
+        return claimStarted;
     }
 
     /// <summary>
