@@ -56,8 +56,10 @@ public sealed class StoreScenarios(ReliabilityCluster cluster, ITestOutputHelper
         s.Log("dedup Redis restarted");
         await s.DrainAsync(TimeSpan.FromSeconds(90));
         var victimRuns = (await s.LedgerCountsAsync()).GetValueOrDefault(victim.ToString());
-        var recorded = s.Workers.Sum(w => w.Count("could not be recorded") + w.Count("taken over at epoch"));
-        s.Check(victimRuns == 1 || recorded > 0, $"a repeat of the victim ({victimRuns} runs) is explained by a logged unrecorded completion or takeover");
+        // Explained by event 13 (completion failed), event 4 (a takeover), or event 5: the lease ran out while Redis was
+        // down, so the work is never recorded and its claim is released when Redis answers again (issue 9 item 7).
+        var recorded = s.Workers.Sum(w => w.Count("could not be recorded") + w.Count("taken over at epoch") + w.Count("lost while the work ran"));
+        s.Check(victimRuns == 1 || recorded > 0, $"a repeat of the victim ({victimRuns} runs) is explained by a logged unrecorded completion, lost lease or takeover");
         await s.FinishAsync();
     }
 
