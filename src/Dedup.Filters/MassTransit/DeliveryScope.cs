@@ -22,7 +22,6 @@ internal sealed class DeliveryScope
     {
         MessageId = context.MessageId;
         OriginalMessageId = context.GetOriginalMessageId() ?? context.MessageId;
-        InputAddress = context.ReceiveContext.InputAddress;
         RedeliveryCount = context.Headers.Get<int>(MessageHeaders.RedeliveryCount) ?? 0;
     }
 
@@ -37,8 +36,6 @@ internal sealed class DeliveryScope
 
     /// <summary>The id the message is keyed by (<c>MT-OriginalMessageId</c> when MassTransit replaced the MessageId).</summary>
     public Guid? OriginalMessageId { get; }
-
-    public Uri InputAddress { get; }
 
     public int RedeliveryCount { get; }
 
