@@ -99,3 +99,25 @@ public sealed class DedupKeyException : DedupException
     {
     }
 }
+
+/// <summary>
+/// The takeover check threw (or was cancelled) after a claim was taken over, so nobody knows whether the previous
+/// owner's work happened. Nothing ran and nothing was recorded; the claim was abandoned (not released), so the
+/// redelivery is a takeover too and asks the check again.
+/// </summary>
+public sealed class DedupTakeoverCheckException : DedupTransientException
+{
+    /// <summary>Creates the exception.</summary>
+    public DedupTakeoverCheckException(string key, long epoch, Exception innerException)
+        : base($"The takeover check for '{key}' (epoch {epoch}) failed: {innerException.Message}. Nothing ran; the message will be redelivered and the check asked again.", innerException)
+    {
+        Key = key;
+        Epoch = epoch;
+    }
+
+    /// <summary>The store key.</summary>
+    public string Key { get; }
+
+    /// <summary>The epoch of the claim that asked.</summary>
+    public long Epoch { get; }
+}

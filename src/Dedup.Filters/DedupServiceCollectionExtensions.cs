@@ -32,8 +32,22 @@ public static class DedupServiceCollectionExtensions
             sp.GetRequiredService<IOptions<DedupOptions>>(),
             sp.GetRequiredService<DedupMetrics>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetService<ILogger<ClaimCoordinator>>() ?? NullLogger<ClaimCoordinator>.Instance));
+            sp.GetService<ILogger<ClaimCoordinator>>() ?? NullLogger<ClaimCoordinator>.Instance,
+            sp));
         services.TryAddSingleton<IDedupExecutor, DedupExecutor>();
+        return services;
+    }
+
+    /// <summary>
+    /// Registers the takeover check for <typeparamref name="TMessage"/> (scoped): asked, when a message's claim is taken
+    /// over, whether the previous owner's work already happened (README, "Closing the crash window").
+    /// </summary>
+    public static IServiceCollection AddDedupTakeoverCheck<TMessage, TCheck>(this IServiceCollection services)
+        where TMessage : class
+        where TCheck : class, IDedupTakeoverCheck<TMessage>
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.Replace(ServiceDescriptor.Scoped<IDedupTakeoverCheck<TMessage>, TCheck>());
         return services;
     }
 

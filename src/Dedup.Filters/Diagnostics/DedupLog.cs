@@ -14,7 +14,7 @@ internal static partial class DedupLog
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Duplicate of {Key} still in flight after {WaitedMs} ms; it will be redelivered")]
     public static partial void InFlightTimeout(ILogger logger, string key, long waitedMs);
 
-    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Claim on {Key} taken over at epoch {Epoch}: the previous owner's lease expired (crash or pause); if it had run its side effect, the work runs again")]
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Claim on {Key} taken over at epoch {Epoch}: the previous owner's lease expired (crash or pause); without a takeover check that finds its work applied, the work runs again")]
     public static partial void TakenOver(ILogger logger, string key, long epoch);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Lease on {Key} (epoch {Epoch}) lost while the work ran; the work was cancelled and its result not recorded")]
@@ -52,6 +52,12 @@ internal static partial class DedupLog
 
     [LoggerMessage(EventId = 16, Level = LogLevel.Debug, Message = "Duplicate of {Key} answered with the recorded fault")]
     public static partial void FaultReplayed(ILogger logger, string key);
+
+    [LoggerMessage(EventId = 17, Level = LogLevel.Warning, Message = "Claim on {Key} taken over at epoch {Epoch}: the takeover check found the work of epoch {PreviousEpoch} applied; completed without running it again (recovered)")]
+    public static partial void Recovered(ILogger logger, string key, long epoch, long previousEpoch);
+
+    [LoggerMessage(EventId = 18, Level = LogLevel.Error, Message = "The takeover check for {Key} (epoch {Epoch}) failed; nothing ran, the claim is abandoned so the redelivery asks again")]
+    public static partial void TakeoverCheckFailed(ILogger logger, string key, long epoch, Exception exception);
 
     [LoggerMessage(EventId = 30, Level = LogLevel.Error, Message = "The work on {Key} (epoch {Epoch}) has run for Dedup:MaxRunTime ({MaxRunTime}); its claim stops renewing and the work is cancelled, so a copy can take the message over once the lease runs out")]
     public static partial void MaxRunTimeExceeded(ILogger logger, string key, long epoch, TimeSpan maxRunTime);

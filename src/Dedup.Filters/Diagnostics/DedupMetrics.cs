@@ -76,6 +76,12 @@ public static class DedupOutcomes
     /// <summary>A claim was taken over after its owner's lease expired (a crash or a pause).</summary>
     public const string TakenOver = "taken_over";
 
+    /// <summary>A takeover whose check found the previous owner's work applied: completed without running it.</summary>
+    public const string Recovered = "recovered";
+
+    /// <summary>A takeover whose check failed: nothing ran, the claim was abandoned, the message goes back to the broker.</summary>
+    public const string TakeoverCheckFailed = "takeover_check_failed";
+
     /// <summary>The lease was lost while the work ran; the result was not recorded.</summary>
     public const string LeaseLost = "lease_lost";
 

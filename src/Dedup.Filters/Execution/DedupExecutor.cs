@@ -20,7 +20,26 @@ internal sealed class DedupExecutor : IDedupExecutor
         return ExecuteAsync(key, (_, token) => work(token), null, cancellationToken);
     }
 
-    public async Task<T> ExecuteAsync<T>(string key, Func<DedupClaim, CancellationToken, Task<T>> work, string? fingerprint = null, CancellationToken cancellationToken = default)
+    public Task<T> ExecuteAsync<T>(string key, Func<DedupClaim, CancellationToken, Task<T>> work, string? fingerprint = null, CancellationToken cancellationToken = default) =>
+        RunAsync(key, work, null, fingerprint, cancellationToken);
+
+    public Task<T> ExecuteAsync<T>(
+        string key,
+        Func<DedupClaim, CancellationToken, Task<T>> work,
+        Func<DedupTakeover, CancellationToken, Task<TakeoverVerdict>> verifyTakeover,
+        string? fingerprint = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(verifyTakeover);
+        return RunAsync(key, work, verifyTakeover, fingerprint, cancellationToken);
+    }
+
+    async Task<T> RunAsync<T>(
+        string key,
+        Func<DedupClaim, CancellationToken, Task<T>> work,
+        Func<DedupTakeover, CancellationToken, Task<TakeoverVerdict>>? verifyTakeover,
+        string? fingerprint,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(work);
@@ -50,6 +69,19 @@ internal sealed class DedupExecutor : IDedupExecutor
             await claim.ReleaseAsync().ConfigureAwait(false);
             metrics.Outcome(DedupOutcomes.Released);
             cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        if (verifyTakeover is not null && acquisition.Result.Outcome == ClaimOutcome.TakenOver)
+        {
+            var takeover = new DedupTakeover(storeKey, acquisition.Result.PreviousEpoch, claim.Claim.Epoch);
+            var recovered = await _coordinator.VerifyTakeoverAsync(claim, takeover.PreviousEpoch,
+                token => verifyTakeover(takeover, token),
+                applied => applied.Result is null or T
+                    ? JsonSerializer.SerializeToUtf8Bytes((T?)applied.Result)
+                    : throw new InvalidOperationException($"The takeover check's result is a {applied.Result.GetType()}, not the {typeof(T)} the work returns."),
+                cancellationToken).ConfigureAwait(false);
+            if (recovered is not null)
+                return recovered.Result is T stored ? stored : default!;
         }
 
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, claim.Claim.LeaseLost);

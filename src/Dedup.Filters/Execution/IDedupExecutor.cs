@@ -27,4 +27,18 @@ public interface IDedupExecutor
     /// <see cref="DedupConflictException"/> instead of returning the stored result.
     /// </summary>
     Task<T> ExecuteAsync<T>(string key, Func<DedupClaim, CancellationToken, Task<T>> work, string? fingerprint = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> once for <paramref name="key"/>; when the claim is taken over (a previous caller's
+    /// lease ran out before it recorded its result: a crash or a pause), asks <paramref name="verifyTakeover"/> first
+    /// whether that caller's work happened. <see cref="TakeoverVerdict.Applied"/> with the result (a <typeparamref name="T"/>)
+    /// records and returns it without running the work; <see cref="TakeoverVerdict.NotApplied"/> runs it.
+    /// </summary>
+    /// <exception cref="DedupTakeoverCheckException">The check threw, or its result is not a <typeparamref name="T"/>: nothing ran; the next call asks again.</exception>
+    Task<T> ExecuteAsync<T>(
+        string key,
+        Func<DedupClaim, CancellationToken, Task<T>> work,
+        Func<DedupTakeover, CancellationToken, Task<TakeoverVerdict>> verifyTakeover,
+        string? fingerprint = null,
+        CancellationToken cancellationToken = default);
 }

@@ -4,6 +4,7 @@ using Dedup.Protocol;
 using MassTransit;
 using MassTransit.Events;
 using MassTransit.Metadata;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Dedup.MassTransit;
 
@@ -32,8 +33,11 @@ internal sealed class ClaimLifecycle<TMessage>
         _coordinator = coordinator;
         _options = coordinator.Options;
         _options.CustomKeys.TryGetValue(typeof(TMessage), out _customKey);
+        Owner = owner;
         OwnerName = owner.FullName ?? owner.Name;
     }
+
+    public Type Owner { get; }
 
     public string OwnerName { get; }
 
@@ -231,9 +235,55 @@ internal sealed class ClaimLifecycle<TMessage>
                 };
         }
 
+        if (acquisition.Result.Outcome == ClaimOutcome.TakenOver && await RecoveredAsync(context, key, acquisition).ConfigureAwait(false))
+            return Admission.Skipped;
+
         var claim = new ConsumerClaim(delivery, key, typeof(TMessage), fingerprint, acquisition.Claim!, UnitOfWork(context), context.RequestId);
         delivery.Add(claim);
         return new Admission(AdmissionKind.Claimed, claim);
+    }
+
+    /// <summary>
+    /// A takeover: when a check is registered for the message type, asks it whether the previous owner's work
+    /// happened; if so, the claim is completed (its record marked recovered, with the check's reply) without running
+    /// the owner, and the requester of this copy gets the reply. True when recovered.
+    /// </summary>
+    async Task<bool> RecoveredAsync(ConsumeContext<TMessage> context, string key, Acquisition acquisition)
+    {
+        if (_coordinator.Services?.GetService<IServiceProviderIsService>() is not { } registry
+            || !registry.IsService(typeof(IDedupTakeoverCheck<TMessage>)))
+            return false;
+
+        var active = acquisition.Claim!;
+        var previous = acquisition.Result.PreviousEpoch;
+        var record = ReadOnlyMemory<byte>.Empty;
+        TakeoverVerdict? verdict;
+        try
+        {
+            verdict = await _coordinator.VerifyTakeoverAsync(active, previous, async cancellationToken =>
+                {
+                    var scope = _coordinator.Services.CreateAsyncScope();
+                    await using (scope.ConfigureAwait(false))
+                    {
+                        var check = scope.ServiceProvider.GetRequiredService<IDedupTakeoverCheck<TMessage>>();
+                        return await check.CheckAsync(new DedupTakeover<TMessage>(key, previous, active.Claim.Epoch, context, Owner), cancellationToken).ConfigureAwait(false);
+                    }
+                },
+                applied => record = ReplyRecord.Encode(applied.Result is { } reply ? [(reply, reply.GetType())] : [], _options.MaxReplyBytes, recovered: true),
+                context.CancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await active.DisposeAsync().ConfigureAwait(false); // abandoned or lost: settled, so nothing is released
+            throw;
+        }
+
+        if (verdict is null)
+            return false; // not applied: the owner runs under this claim
+
+        await active.DisposeAsync().ConfigureAwait(false);
+        await ReplayAsync(context, key, record).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>The work under <paramref name="claim"/> returned: the claim waits for its delivery to finish.</summary>

@@ -32,17 +32,23 @@ internal sealed class ReplyRecord
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public int Size { get; init; }
 
-    public static byte[] Encode(IReadOnlyList<(object Message, Type Type)> replies, int maxBytes)
+    /// <summary>The work was not run by this record's owner: a takeover check found the previous owner's work applied.</summary>
+    [JsonPropertyName("rec")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Recovered { get; init; }
+
+    public static byte[] Encode(IReadOnlyList<(object Message, Type Type)> replies, int maxBytes, bool recovered = false)
     {
-        if (replies.Count == 0)
+        if (replies.Count == 0 && !recovered)
             return [];
 
         var record = new ReplyRecord
         {
             Replies = [.. replies.Select(r => new StoredReply(TypeName(r.Type), JsonSerializer.SerializeToElement(r.Message, r.Type, SystemTextJsonMessageSerializer.Options)))],
+            Recovered = recovered,
         };
         var bytes = JsonSerializer.SerializeToUtf8Bytes(record);
-        return bytes.Length <= maxBytes ? bytes : JsonSerializer.SerializeToUtf8Bytes(new ReplyRecord { TooLarge = true, Size = bytes.Length });
+        return bytes.Length <= maxBytes ? bytes : JsonSerializer.SerializeToUtf8Bytes(new ReplyRecord { TooLarge = true, Size = bytes.Length, Recovered = recovered });
     }
 
     public static ReplyRecord Decode(ReadOnlyMemory<byte> bytes) =>

@@ -102,6 +102,26 @@ internal sealed class ActiveClaim : IAsyncDisposable
         await ReleaseKeyAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Lets go of the claim without releasing it, when nobody knows whether the previous owner's work happened (the
+    /// takeover check failed): renewals stop and the lease is cut to a millisecond, so the next claim is a takeover
+    /// again (and asks the check again) instead of a fresh claim. Best effort: when the store fails, the lease runs
+    /// out by itself.
+    /// </summary>
+    public async Task AbandonAsync()
+    {
+        await SettleAsync().ConfigureAwait(false);
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _store.RenewAsync(Claim.Key, _owner, Claim.Epoch, TimeSpan.FromMilliseconds(1), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is DedupStoreUnavailableException or OperationCanceledException)
+        {
+            DedupLog.ReleaseFailed(_logger, Claim.Key, Claim.Epoch, exception);
+        }
+    }
+
     /// <summary>Stops renewing; a claim that was neither completed nor released (its work threw after a loss, say) is released.</summary>
     public async ValueTask DisposeAsync()
     {

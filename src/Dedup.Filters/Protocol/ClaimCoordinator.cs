@@ -16,9 +16,10 @@ internal sealed class ClaimCoordinator
     readonly TimeProvider _time;
     readonly ILogger _logger;
 
-    public ClaimCoordinator(IDedupStore store, IOptions<DedupOptions> options, DedupMetrics metrics, TimeProvider time, ILogger<ClaimCoordinator> logger)
+    public ClaimCoordinator(IDedupStore store, IOptions<DedupOptions> options, DedupMetrics metrics, TimeProvider time, ILogger<ClaimCoordinator> logger, IServiceProvider? services = null)
     {
         _store = store;
+        Services = services;
         Options = options.Value;
         Metrics = metrics;
         _time = time;
@@ -30,6 +31,9 @@ internal sealed class ClaimCoordinator
     public DedupMetrics Metrics { get; }
 
     public ILogger Logger => _logger;
+
+    /// <summary>The application's root services, where takeover checks are registered (null outside a container).</summary>
+    public IServiceProvider? Services { get; }
 
     /// <summary>Claims <paramref name="key"/>; see <see cref="Acquisition"/> for what comes back.</summary>
     /// <exception cref="DedupInFlightTimeoutException">Another copy was still in flight when the wait ran out.</exception>
@@ -106,6 +110,54 @@ internal sealed class ClaimCoordinator
         }
 
         TimeSpan? Waited(KeyWatch? w) => w is null ? null : _time.GetElapsedTime(started);
+    }
+
+    /// <summary>
+    /// The takeover step shared by the filter and the executor: asks <paramref name="check"/> (under the new claim, whose
+    /// lease keeps renewing) whether the previous owner's work happened. When it did, the claim is completed with the
+    /// record <paramref name="encode"/> makes of the verdict, and the verdict is returned; when not, null (run the work).
+    /// A check that throws (or a verdict <paramref name="encode"/> refuses) abandons the claim, so the next copy is a
+    /// takeover too and asks again.
+    /// </summary>
+    /// <exception cref="DedupTakeoverCheckException">The check failed: nothing ran, nothing was recorded.</exception>
+    /// <exception cref="DedupLeaseLostException">The check said applied, but the claim was lost before it could be completed.</exception>
+    public async Task<TakeoverVerdict?> VerifyTakeoverAsync(
+        ActiveClaim claim,
+        long previousEpoch,
+        Func<CancellationToken, Task<TakeoverVerdict>> check,
+        Func<TakeoverVerdict, ReadOnlyMemory<byte>> encode,
+        CancellationToken cancellationToken)
+    {
+        var key = claim.Claim.Key;
+        var epoch = claim.Claim.Epoch;
+        TakeoverVerdict verdict;
+        ReadOnlyMemory<byte> record;
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, claim.Claim.LeaseLost);
+            verdict = await check(linked.Token).ConfigureAwait(false)
+                      ?? throw new InvalidOperationException("The takeover check returned null; return TakeoverVerdict.NotApplied or TakeoverVerdict.Applied(...).");
+            if (!verdict.IsApplied)
+                return null;
+            record = encode(verdict);
+        }
+        catch (Exception exception)
+        {
+            await claim.AbandonAsync().ConfigureAwait(false);
+            DedupLog.TakeoverCheckFailed(_logger, key, epoch, exception);
+            Metrics.Outcome(DedupOutcomes.TakeoverCheckFailed);
+            throw new DedupTakeoverCheckException(key, epoch, exception);
+        }
+
+        if (!await claim.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false))
+        {
+            Metrics.Outcome(DedupOutcomes.LeaseLost);
+            throw new DedupLeaseLostException(key, epoch);
+        }
+
+        DedupLog.Recovered(_logger, key, epoch, previousEpoch);
+        Metrics.Outcome(DedupOutcomes.Recovered);
+        return verdict;
     }
 
     /// <summary>

@@ -6,12 +6,14 @@ namespace Dedup.Protocol;
 /// <param name="LeaseRemaining">For <see cref="ClaimOutcome.Busy"/>: how long the current owner's lease still runs.</param>
 /// <param name="Result">For <see cref="ClaimOutcome.Duplicate"/>: the stored result record (empty when none was stored).</param>
 /// <param name="StoredFingerprint">For <see cref="ClaimOutcome.Conflict"/>: the fingerprint already stored for the key.</param>
+/// <param name="PreviousEpoch">For <see cref="ClaimOutcome.TakenOver"/>: the epoch of the owner whose lease ran out.</param>
 public readonly record struct ClaimResult(
     ClaimOutcome Outcome,
     long Epoch,
     TimeSpan LeaseRemaining = default,
     ReadOnlyMemory<byte> Result = default,
-    string? StoredFingerprint = null)
+    string? StoredFingerprint = null,
+    long PreviousEpoch = 0)
 {
     /// <summary>True when the caller now owns the key (claimed or taken over).</summary>
     public bool IsOwner => Outcome is ClaimOutcome.Claimed or ClaimOutcome.TakenOver;

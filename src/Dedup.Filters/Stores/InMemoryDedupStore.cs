@@ -40,8 +40,11 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
                         ? new ClaimResult(ClaimOutcome.Conflict, entry.Epoch, StoredFingerprint: entry.Fingerprint)
                         : new ClaimResult(ClaimOutcome.Duplicate, entry.Epoch, Result: entry.Result));
                 case State.InProgress when entry.Owner == owner:
+                    // A retry of a takeover still answers "taken over", so the takeover check is not skipped.
                     Extend(entry, now, lease);
-                    return new(new ClaimResult(ClaimOutcome.Claimed, entry.Epoch));
+                    return new(entry.PreviousEpoch > 0
+                        ? new ClaimResult(ClaimOutcome.TakenOver, entry.Epoch, PreviousEpoch: entry.PreviousEpoch)
+                        : new ClaimResult(ClaimOutcome.Claimed, entry.Epoch));
                 // An expired claim is taken over whatever its fingerprint: its payload never completed (issue 9).
                 case State.InProgress when entry.LeaseDeadline > now && mismatch:
                     return new(new ClaimResult(ClaimOutcome.Conflict, entry.Epoch, StoredFingerprint: entry.Fingerprint));
@@ -61,9 +64,10 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
                 LeaseDeadline = now + lease,
                 Fingerprint = fingerprint,
                 ExpiresAt = now + Max(retention, 2 * lease),
+                PreviousEpoch = outcome == ClaimOutcome.TakenOver ? entry!.Epoch : 0,
             };
             _entries[key] = claimed;
-            return new(new ClaimResult(outcome, claimed.Epoch));
+            return new(new ClaimResult(outcome, claimed.Epoch, PreviousEpoch: claimed.PreviousEpoch));
         }
     }
 
@@ -196,5 +200,6 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
         public string Fingerprint = string.Empty;
         public byte[] Result = [];
         public DateTimeOffset ExpiresAt;
+        public long PreviousEpoch; // the owner this one took over from; 0 for a fresh claim
     }
 }

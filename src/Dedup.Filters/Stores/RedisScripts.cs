@@ -25,7 +25,7 @@ namespace Dedup.Stores;
 /// </remarks>
 internal static class RedisScripts
 {
-    // Reply: {code, epoch[, leaseMs | result | storedFingerprint]}; codes are ClaimOutcome values.
+    // Reply: {code, epoch[, leaseMs | result | storedFingerprint | previousEpoch]}; codes are ClaimOutcome values.
     // ARGV: owner, fingerprint, leaseMs, retentionMs.
     public const string Claim = """
         local key = KEYS[1]
@@ -33,7 +33,7 @@ internal static class RedisScripts
         local lease, retention = tonumber(ARGV[3]), tonumber(ARGV[4])
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local v = redis.call('HMGET', key, 's', 'o', 'e', 'd', 'f', 'r')
+        local v = redis.call('HMGET', key, 's', 'o', 'e', 'd', 'f', 'r', 'k')
         local s, o, e, d, f = v[1], v[2], tonumber(v[3]) or 0, tonumber(v[4]) or 0, v[5]
         local mismatch = f and f ~= '' and fp ~= '' and f ~= fp
         if s == 'c' then
@@ -44,6 +44,7 @@ internal static class RedisScripts
           if o == owner then
             redis.call('HSET', key, 'd', now + lease)
             if redis.call('PTTL', key) < 2 * lease then redis.call('PEXPIRE', key, 2 * lease) end
+            if v[7] then return {2, e, tonumber(v[7])} end
             return {1, e}
           end
           -- An expired claim is taken over whatever its fingerprint: its payload never completed (issue 9).
@@ -53,12 +54,18 @@ internal static class RedisScripts
             return {3, e, d - now}
           end
         end
-        local code = 1
-        if s == 'p' then code = 2 end
+        local previous = e
         e = math.max(e + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+        if s == 'p' then
+          -- A takeover: 'k' keeps the previous owner's epoch until complete or release, so a retry of this claim
+          -- (same owner token, reply lost) still answers "taken over" and the takeover check is not skipped.
+          redis.call('HSET', key, 's', 'p', 'o', owner, 'e', e, 'd', now + lease, 'f', fp, 'k', previous)
+          redis.call('PEXPIRE', key, math.max(retention, 2 * lease))
+          return {2, e, previous}
+        end
         redis.call('HSET', key, 's', 'p', 'o', owner, 'e', e, 'd', now + lease, 'f', fp)
         redis.call('PEXPIRE', key, math.max(retention, 2 * lease))
-        return {code, e}
+        return {1, e}
         """;
 
     // ARGV: owner, epoch, leaseMs. Reply: 1 ok, 0 lost.
@@ -88,7 +95,7 @@ internal static class RedisScripts
         else
           redis.call('HSET', key, 's', 'c')
         end
-        redis.call('HDEL', key, 'd', 'w')
+        redis.call('HDEL', key, 'd', 'w', 'k')
         redis.call('PEXPIRE', key, ARGV[4])
         if v[4] then redis.call('PUBLISH', ARGV[5], key) end
         return 1
@@ -103,7 +110,7 @@ internal static class RedisScripts
         if v[1] == 'a' then return 1 end
         if v[1] ~= 'p' then return 0 end
         redis.call('HSET', key, 's', 'a')
-        redis.call('HDEL', key, 'd', 'f', 'w')
+        redis.call('HDEL', key, 'd', 'f', 'w', 'k')
         if v[4] then redis.call('PUBLISH', ARGV[3], key) end
         return 1
         """;

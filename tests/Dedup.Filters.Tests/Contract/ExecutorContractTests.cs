@@ -338,6 +338,73 @@ public abstract class ExecutorContractTests
         Assert.Equal(1, runs);
     }
 
+    // Issue 10: a caller "killed" after its work and before recording it leaves a claim whose lease runs out; the next
+    // caller takes it over and asks the takeover check first.
+    async Task<(IDedupExecutor Executor, CrashingStore Crash, ServiceProvider Provider, string Key)> RunAndCrashAsync(int result)
+    {
+        CrashingStore? crash = null;
+        var (executor, _, provider) = Build(o => o.Lease = TimeSpan.FromMilliseconds(300), inner => crash = new CrashingStore(inner));
+        var key = "order:" + Guid.NewGuid();
+        crash!.Crashing = true;
+        Assert.Equal(result, await executor.ExecuteAsync(key, _ => Task.FromResult(result)));
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        return (executor, crash, provider, key);
+    }
+
+    [Fact]
+    public async Task Execute_Takeover_CheckFindsTheWorkApplied_ReturnsItsResultWithoutRunning_AndRecordsIt()
+    {
+        var (executor, crash, provider, key) = await RunAndCrashAsync(41);
+        await using var _ = provider;
+        var runs = 0;
+        DedupTakeover? asked = null;
+
+        var recovered = await executor.ExecuteAsync(key, (_, _) => { runs++; return Task.FromResult(-1); },
+            (takeover, _) => { asked = takeover; return Task.FromResult(TakeoverVerdict.Applied(41)); });
+        var later = await executor.ExecuteAsync(key, _ => { runs++; return Task.FromResult(-2); });
+
+        Assert.Equal(41, recovered);
+        Assert.Equal(41, later);
+        Assert.Equal(0, runs);
+        Assert.NotNull(asked);
+        Assert.Equal(crash.CrashedEpochs[0], asked.PreviousEpoch);
+        Assert.Equal([ClaimOutcome.Claimed, ClaimOutcome.TakenOver, ClaimOutcome.Duplicate], crash.Outcomes);
+    }
+
+    [Fact]
+    public async Task Execute_Takeover_CheckSaysNotApplied_RunsTheWork()
+    {
+        var (executor, _, provider, key) = await RunAndCrashAsync(7);
+        await using var _ = provider;
+
+        var value = await executor.ExecuteAsync(key, (claim, _) => Task.FromResult(claim.TakenOver ? 8 : -1),
+            (_, _) => Task.FromResult(TakeoverVerdict.NotApplied));
+
+        Assert.Equal(8, value);
+    }
+
+    [Fact]
+    public async Task Execute_Takeover_CheckThrowsOrAnswersTheWrongType_NothingRuns_AndTheNextCallAsksAgain()
+    {
+        var (executor, crash, provider, key) = await RunAndCrashAsync(5);
+        await using var _ = provider;
+        var runs = 0;
+
+        var threw = await Assert.ThrowsAsync<DedupTakeoverCheckException>(() => executor.ExecuteAsync(key, (_, _) => { runs++; return Task.FromResult(-1); },
+            (_, _) => throw new TimeoutException("ledger unreachable (test)")));
+        var wrongType = await Assert.ThrowsAsync<DedupTakeoverCheckException>(() => executor.ExecuteAsync(key, (_, _) => { runs++; return Task.FromResult(-1); },
+            (_, _) => Task.FromResult(TakeoverVerdict.Applied("five"))));
+        var recovered = await executor.ExecuteAsync(key, (_, _) => { runs++; return Task.FromResult(-1); },
+            (_, _) => Task.FromResult(TakeoverVerdict.Applied(5)));
+
+        Assert.IsType<TimeoutException>(threw.InnerException);
+        Assert.IsType<InvalidOperationException>(wrongType.InnerException);
+        Assert.Equal(5, recovered);
+        Assert.Equal(0, runs);
+        // An abandoned claim's lease is cut to a millisecond: a call right after it may meet it busy for that long.
+        Assert.Equal([ClaimOutcome.Claimed, ClaimOutcome.TakenOver, ClaimOutcome.TakenOver, ClaimOutcome.TakenOver], crash.Outcomes.Where(o => o != ClaimOutcome.Busy));
+    }
+
     /// <summary>
     /// Claims in the store whatever the caller's token (as a Redis script does once sent), then runs a hook with the
     /// caller's token before the reply reaches the caller: a cancellation arriving while the claim was in flight.

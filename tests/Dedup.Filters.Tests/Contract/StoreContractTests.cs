@@ -77,6 +77,72 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task Claim_Takeover_ReportsThePreviousOwnersEpoch()
+    {
+        var key = NewKey();
+        var first = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+
+        var result = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.TakenOver, result.Outcome);
+        Assert.Equal(first.Epoch, result.PreviousEpoch);
+    }
+
+    // The takeover check runs only on a takeover: a retried claim (same owner token, reply lost) must still say so,
+    // or the check would be skipped and the work run again.
+    [Fact]
+    public async Task Claim_RetryOfATakeoverWithTheSameOwner_IsStillATakeover()
+    {
+        var key = NewKey();
+        var first = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+        var owner = NewOwner();
+        var takeover = await Store.ClaimAsync(key, owner, "fp", LongLease, Retention, default);
+
+        var retried = await Store.ClaimAsync(key, owner, "fp", LongLease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.TakenOver, retried.Outcome);
+        Assert.Equal(takeover.Epoch, retried.Epoch);
+        Assert.Equal(first.Epoch, retried.PreviousEpoch);
+    }
+
+    [Fact]
+    public async Task Claim_AfterATakeoverWasReleased_IsAFreshClaim()
+    {
+        var key = NewKey();
+        await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+        await WaitOutLeaseAsync();
+        var owner = NewOwner();
+        var takeover = await Store.ClaimAsync(key, owner, "fp", LongLease, Retention, default);
+        Assert.True(await Store.ReleaseAsync(key, owner, takeover.Epoch, default));
+
+        var owner2 = NewOwner();
+        var next = await Store.ClaimAsync(key, owner2, "fp", LongLease, Retention, default);
+        var retried = await Store.ClaimAsync(key, owner2, "fp", LongLease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
+        Assert.Equal(ClaimOutcome.Claimed, retried.Outcome);
+        Assert.True(next.Epoch > takeover.Epoch);
+    }
+
+    // An abandoned claim (the takeover check failed) is cut to a tiny lease without being released: the next claim is
+    // a takeover again, so the check is asked again.
+    [Fact]
+    public async Task Renew_ToATinyLease_MakesTheNextClaimATakeover()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+        var claimed = await Store.ClaimAsync(key, owner, "fp", LongLease, Retention, default);
+        Assert.True(await Store.RenewAsync(key, owner, claimed.Epoch, TimeSpan.FromMilliseconds(1), default));
+        await PassAsync(TimeSpan.FromMilliseconds(20));
+
+        var next = await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
+
+        Assert.Equal(ClaimOutcome.TakenOver, next.Outcome);
+        Assert.Equal(claimed.Epoch, next.PreviousEpoch);
+    }
+
+    [Fact]
     public async Task Claim_CompletedKey_IsDuplicateWithResultRecord()
     {
         var (key, owner) = (NewKey(), NewOwner());

@@ -16,7 +16,7 @@ public abstract class BusTestBase
     protected abstract Task RemoveKeyAsync(IServiceProvider provider, string key);
 
     protected async Task<TestBus> StartAsync(Action<DedupOptions>? configure = null, Action<IBusRegistrationConfigurator>? consumers = null,
-        Action<IInMemoryBusFactoryConfigurator, IBusRegistrationContext>? bus = null, bool dedupFirst = false)
+        Action<IInMemoryBusFactoryConfigurator, IBusRegistrationContext>? bus = null, bool dedupFirst = false, Action<IServiceCollection>? register = null)
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -31,6 +31,7 @@ public abstract class BusTestBase
             configure?.Invoke(o);
         });
         AddStore(services);
+        register?.Invoke(services);
         services.AddMassTransitTestHarness(x =>
         {
             x.DisableUsageTelemetry();
