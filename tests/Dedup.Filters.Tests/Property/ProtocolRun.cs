@@ -128,7 +128,8 @@ internal sealed class ProtocolRun
                     allowed.Add(Mismatch(key.Fingerprint, fingerprint) ? ClaimOutcome.Conflict : ClaimOutcome.Duplicate);
                     break;
                 case RecordState.InProgress when key.Token == token:
-                    allowed.Add(ClaimOutcome.Claimed); // the same owner again: its claim stands
+                    // The same owner again: its claim stands, and a takeover still says so (issue 10).
+                    allowed.Add(key.TakenOverFrom > 0 ? ClaimOutcome.TakenOver : ClaimOutcome.Claimed);
                     break;
                 case RecordState.InProgress:
                     var (mayBeLive, mayBeExpired) = Liveness(key, at);
@@ -144,9 +145,11 @@ internal sealed class ProtocolRun
             Require(result.Outcome is ClaimOutcome.Duplicate or ClaimOutcome.Conflict, "a completed record answers every claim within the retention");
         Require(allowed.Contains(result.Outcome), $"the claim may answer {string.Join(" or ", allowed)}");
 
-        var reclaim = result.Outcome == ClaimOutcome.Claimed && key.State == RecordState.InProgress && key.Token == token && result.Epoch == key.Epoch;
+        var reclaim = result.Outcome is ClaimOutcome.Claimed or ClaimOutcome.TakenOver && key.State == RecordState.InProgress && key.Token == token && result.Epoch == key.Epoch;
         if (reclaim)
         {
+            if (result.Outcome == ClaimOutcome.TakenOver)
+                Require(result.PreviousEpoch == key.TakenOverFrom, $"a retried takeover names the previous owner's epoch {key.TakenOverFrom}");
             key.SetLease(at, Lease);
             held!.LocalDeadline = at.Start + Lease;
             watch.Dispose();
@@ -186,6 +189,9 @@ internal sealed class ProtocolRun
 
         if (result.Outcome == ClaimOutcome.Claimed)
             key.DropWaiters(); // the record had expired or was released: no waiter flag survives
+        if (result.Outcome == ClaimOutcome.TakenOver)
+            Require(result.PreviousEpoch == key.Epoch, $"a takeover names the previous owner's epoch {key.Epoch}");
+        key.TakenOverFrom = result.Outcome == ClaimOutcome.TakenOver ? key.Epoch : 0;
         key.State = RecordState.InProgress;
         key.Token = token;
         key.Epoch = result.Epoch;
@@ -374,6 +380,9 @@ internal sealed class ProtocolRun
         public long Epoch { get; set; }
 
         public long MaxEpoch { get; set; }
+
+        /// <summary>The epoch the in-progress owner took the key over from; 0 for a fresh claim.</summary>
+        public long TakenOverFrom { get; set; }
 
         public string Fingerprint { get; set; } = string.Empty;
 
