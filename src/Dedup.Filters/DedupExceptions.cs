@@ -109,7 +109,7 @@ public sealed class DedupTakeoverCheckException : DedupTransientException
 {
     /// <summary>Creates the exception.</summary>
     public DedupTakeoverCheckException(string key, long epoch, Exception innerException)
-        : base($"The takeover check for '{key}' (epoch {epoch}) failed: {innerException.Message}. Nothing ran; the message will be redelivered and the check asked again.", innerException)
+        : base($"The takeover check for '{key}' (epoch {epoch}) failed: {innerException.Message.TrimEnd('.')}. Nothing ran; the message will be redelivered and the check asked again.", innerException)
     {
         Key = key;
         Epoch = epoch;

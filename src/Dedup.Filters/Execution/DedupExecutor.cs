@@ -84,6 +84,7 @@ internal sealed class DedupExecutor : IDedupExecutor
                 return recovered.Result is T stored ? stored : default!;
         }
 
+        claim.WorkStarting();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, claim.Claim.LeaseLost);
         T value;
         try

@@ -59,6 +59,7 @@ internal sealed class ClaimLifecycle<TMessage>
         }
 
         ConsumerClaim.Current = claim;
+        claim.Active.WorkStarting();
         try
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, claim.Active.Claim.LeaseLost);
@@ -244,37 +245,28 @@ internal sealed class ClaimLifecycle<TMessage>
     }
 
     /// <summary>
-    /// A takeover: when a check is registered for the message type, asks it whether the previous owner's work
-    /// happened; if so, the claim is completed (its record marked recovered, with the check's reply) without running
-    /// the owner, and the requester of this copy gets the reply. True when recovered.
+    /// A takeover: when a check is registered for the message type (or a type it derives from), asks it whether the
+    /// previous owner's work happened; if so, the claim is completed (its record marked recovered, with the check's
+    /// reply) without running the owner, and the requester of this copy gets the reply. True when recovered.
     /// </summary>
     async Task<bool> RecoveredAsync(ConsumeContext<TMessage> context, string key, Acquisition acquisition)
     {
-        if (_coordinator.Services?.GetService<IServiceProviderIsService>() is not { } registry
-            || !registry.IsService(typeof(IDedupTakeoverCheck<TMessage>)))
+        if (_coordinator.Services is not { } services || TakeoverChecks<TMessage>.Find(services) is not { } check)
             return false;
 
         var active = acquisition.Claim!;
-        var previous = acquisition.Result.PreviousEpoch;
-        var record = ReadOnlyMemory<byte>.Empty;
+        var ask = new TakeoverAsk(key, acquisition.Result.PreviousEpoch, active.Claim.Epoch, Owner);
         TakeoverVerdict? verdict;
         try
         {
-            verdict = await _coordinator.VerifyTakeoverAsync(active, previous, async cancellationToken =>
-                {
-                    var scope = _coordinator.Services.CreateAsyncScope();
-                    await using (scope.ConfigureAwait(false))
-                    {
-                        var check = scope.ServiceProvider.GetRequiredService<IDedupTakeoverCheck<TMessage>>();
-                        return await check.CheckAsync(new DedupTakeover<TMessage>(key, previous, active.Claim.Epoch, context, Owner), cancellationToken).ConfigureAwait(false);
-                    }
-                },
-                applied => record = ReplyRecord.Encode(applied.Result is { } reply ? [(reply, reply.GetType())] : [], _options.MaxReplyBytes, recovered: true),
+            verdict = await _coordinator.VerifyTakeoverAsync(active, ask.PreviousEpoch,
+                cancellationToken => check(services, ask, context, cancellationToken),
+                applied => ReplyRecord.Encode(Reply(applied), _options.MaxReplyBytes, recovered: true),
                 context.CancellationToken).ConfigureAwait(false);
         }
         catch
         {
-            await active.DisposeAsync().ConfigureAwait(false); // abandoned or lost: settled, so nothing is released
+            await active.DisposeAsync().ConfigureAwait(false); // abandoned or lost: its lease was cut, nothing released
             throw;
         }
 
@@ -282,8 +274,26 @@ internal sealed class ClaimLifecycle<TMessage>
             return false; // not applied: the owner runs under this claim
 
         await active.DisposeAsync().ConfigureAwait(false);
-        await ReplayAsync(context, key, record).ConfigureAwait(false);
+
+        // Sent from the verdict, not from the record: a reply over MaxReplyBytes is not stored, but this requester gets it.
+        if (verdict.Result is { } reply && (context.RequestId is not null || context.ResponseAddress is not null))
+        {
+            await context.RespondAsync(reply, reply.GetType(), ReplayPipe).ConfigureAwait(false);
+            _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
+        }
+
         return true;
+    }
+
+    /// <summary>The reply a takeover check returned, refused (like a failing check) when MassTransit could not send it.</summary>
+    static (object Message, Type Type)[] Reply(TakeoverVerdict verdict)
+    {
+        if (verdict.Result is not { } reply)
+            return [];
+        var type = reply.GetType();
+        if (!MessageTypeCache.IsValidMessageType(type))
+            throw new InvalidOperationException($"The takeover check returned a reply of type {type}, which MassTransit cannot send: {MessageTypeCache.InvalidMessageTypeReason(type)}. Return the reply message the consumer sends.");
+        return [(reply, type)];
     }
 
     /// <summary>The work under <paramref name="claim"/> returned: the claim waits for its delivery to finish.</summary>

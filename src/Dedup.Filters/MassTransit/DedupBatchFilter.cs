@@ -45,6 +45,8 @@ internal sealed class DedupBatchFilter<TConsumer, TMessage> : IFilter<ConsumerCo
             return; // every message is a duplicate: each is acknowledged when the batch returns
 
         var claims = admitted.Where(a => a.Claim is not null).Select(a => a.Claim!).ToArray();
+        foreach (var claim in claims)
+            claim.Active.WorkStarting();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource([context.CancellationToken, .. claims.Select(c => c.Active.Claim.LeaseLost)]);
         ConsumeContext<TMessage>[] messages =
             [.. admitted.Select(a => a.Claim is { } claim ? new DedupMessageConsumeContext<TMessage>(a.Message, claim, linked.Token) : a.Message)];

@@ -28,6 +28,7 @@ internal sealed class ActiveClaim : IAsyncDisposable
     int _lostSignalled;
     int _settled; // 1 once completing or releasing began: the deadline no longer matters
     int _disposed;
+    int _workStarted; // 1 once the work runs under this claim
 
     public ActiveClaim(IDedupStore store, DedupOptions options, TimeProvider time, ILogger logger, string key, string owner, long epoch, bool takenOver, long claimStarted)
     {
@@ -141,7 +142,14 @@ internal sealed class ActiveClaim : IAsyncDisposable
         await _renewals.ConfigureAwait(false);
     }
 
-    Task GiveBackAsync() => IsLost ? CutLeaseAsync() : ReleaseKeyAsync();
+    /// <summary>
+    /// The work starts under this claim (after the takeover check, if any, said it had not happened). Until then a
+    /// takeover is never released: a fresh claim after it would run the work without asking the check, and the previous
+    /// owner's work may have happened (issue 10).
+    /// </summary>
+    public void WorkStarting() => Volatile.Write(ref _workStarted, 1);
+
+    Task GiveBackAsync() => IsLost || (Claim.TakenOver && Volatile.Read(ref _workStarted) == 0) ? CutLeaseAsync() : ReleaseKeyAsync();
 
     async Task CutLeaseAsync()
     {

@@ -207,7 +207,8 @@ internal sealed class ClaimCoordinator
 
     /// <summary>
     /// Gives back a claim whose caller was cancelled while it was in flight: claiming again with the same owner token is
-    /// idempotent and answers with the epoch if the cancelled claim got through; then it is released. Best effort.
+    /// idempotent and answers with the epoch if the cancelled claim got through; then it is released (a takeover: its
+    /// lease cut). Best effort.
     /// </summary>
     async Task ReleaseOrphanAsync(string key, string owner, string fingerprint)
     {
@@ -216,7 +217,14 @@ internal sealed class ClaimCoordinator
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             var result = await _store.ClaimAsync(key, owner, fingerprint, Options.Lease, Options.Retention, timeout.Token).ConfigureAwait(false);
-            if (result.IsOwner)
+            if (result.Outcome == ClaimOutcome.TakenOver)
+            {
+                // Never released: the previous owner's work may have happened, and a fresh claim would not ask the
+                // takeover check. Its lease is cut, so the next copy takes it over at once (issue 10).
+                epoch = result.Epoch;
+                await _store.RenewAsync(key, owner, epoch, TimeSpan.FromMilliseconds(1), timeout.Token).ConfigureAwait(false);
+            }
+            else if (result.IsOwner)
             {
                 epoch = result.Epoch;
                 await _store.ReleaseAsync(key, owner, epoch, timeout.Token).ConfigureAwait(false);

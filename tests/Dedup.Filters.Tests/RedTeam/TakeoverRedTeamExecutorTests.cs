@@ -43,7 +43,7 @@ public sealed class TakeoverRedTeamExecutorTests
         return key;
     }
 
-    // BROKEN PROMISE (README "Closing the crash window" + "What each failure leads to": "process crashes after the side
+    // Red team, broken before the fix (README "Closing the crash window" + "What each failure leads to": "process crashes after the side
     // effect, before complete → the next copy takes the claim over; with a takeover check ... the check is asked first";
     // "the check throws, or is cancelled → the claim is abandoned (not released), so the next copy is a takeover too and
     // asks the check again").
@@ -81,7 +81,7 @@ public sealed class TakeoverRedTeamExecutorTests
         Assert.Equal(1, asked);
     }
 
-    // BROKEN PROMISE (same rows): a caller cancelled WHILE its takeover claim is in flight (the store got it, the reply is
+    // Red team, broken before the fix (same rows): a caller cancelled WHILE its takeover claim is in flight (the store got it, the reply is
     // lost to the cancelled caller). ClaimCoordinator.ReleaseOrphanAsync re-claims with the same owner token (answered
     // TakenOver, the retried-takeover path of the README) and then RELEASES it: the takeover evidence ('k', the
     // in-progress record) is gone, the next caller claims afresh and runs the work without asking the check.
@@ -117,7 +117,7 @@ public sealed class TakeoverRedTeamExecutorTests
         Assert.Equal(1, asked);
     }
 
-    // BROKEN PROMISE (README: the check "runs under the new claim, whose lease is renewed while it runs"; "the check throws,
+    // Red team, broken before the fix (README: the check "runs under the new claim, whose lease is renewed while it runs"; "the check throws,
     // or is cancelled → abandoned (lease cut to 1 ms, NOT released), so the next copy is a takeover too and asks again").
     // A check that outlives the claim (here MaxRunTime; equally a Redis blip that stops renewals past the local deadline)
     // has its token cancelled; when it still answers Applied, ActiveClaim.CompleteAsync sees the claim lost and RELEASES

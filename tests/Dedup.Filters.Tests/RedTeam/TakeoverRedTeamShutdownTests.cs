@@ -49,7 +49,7 @@ public sealed class TakeoverRedTeamShutdownTests : BusTestBase, IDisposable
 
     public void Dispose() => _shared.Dispose();
 
-    // BROKEN PROMISE (README "What each failure leads to": "process crashes after the side effect, before complete → the
+    // Red team, broken before the fix (README "What each failure leads to": "process crashes after the side effect, before complete → the
     // next copy takes the claim over; with a takeover check registered ... the check is asked first"; Guarantees,
     // scenario 15: "SIGTERM ... cancels consumers after ConsumerStopTimeout, releases their claims; another process runs
     // them once"). A process stopped while its TAKEOVER claim is in flight (MassTransit cancels
