@@ -1,9 +1,10 @@
+using System.Diagnostics;
 using System.Text.Json;
 using BenchmarkDotNet.Running;
 using Dedup.Benchmarks;
 using Dedup.Testing;
 
-// dotnet run -c Release --project tests/Dedup.Benchmarks [-- --quick] [-- --no-rabbitmq]
+// dotnet run -c Release --project tests/Dedup.Benchmarks [-- --quick] [--no-rabbitmq] [--rounds N] [--seconds S] [--warmup S]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- micro [BenchmarkDotNet args]
 if (args.Length > 0 && args[0] == "micro")
 {
@@ -11,22 +12,28 @@ if (args.Length > 0 && args[0] == "micro")
     return 0;
 }
 
-var quick = args.Contains("--quick");
-var root = RepoRoot();
-var output = Path.Combine(root, "artifacts", "bench");
+var settings = BenchSettings.Parse(args);
+var output = Path.Combine(RepoRoot(), "artifacts", "bench");
 Directory.CreateDirectory(output);
-Console.WriteLine($"Dedup benchmark ({(quick ? "quick" : "full")}), {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+var json = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+var run = new RunInfo { Settings = settings, StartedUtc = DateTime.UtcNow, LoadBefore = RunInfo.LoadAverage() };
+var clock = Stopwatch.StartNew();
 
 await using var redis = await RedisServer.StartAsync();
-await using var rabbit = args.Contains("--no-rabbitmq") ? null : await RabbitMqServer.StartAsync();
-var started = DateTime.UtcNow;
-var rows = await new MacroBenchmark(redis, rabbit, quick).RunAsync();
+await using var gauges = await RedisGauges.ConnectAsync(redis.ConnectionString);
 
-var json = JsonSerializer.Serialize(new { rows }, new JsonSerializerOptions { WriteIndented = true });
-await File.WriteAllTextAsync(Path.Combine(output, "results.json"), json);
-await File.WriteAllTextAsync(Path.Combine(output, "results.md"), Markdown.Table(rows, quick, DateTime.UtcNow - started));
-Console.WriteLine(Markdown.Table(rows, quick, DateTime.UtcNow - started));
-Console.WriteLine($"wrote {Path.Combine(output, "results.json")} and results.md");
+Console.WriteLine($"Dedup benchmark, {settings.Describe()}, {Environment.ProcessorCount} cores, {run.StartedUtc:yyyy-MM-dd HH:mm} UTC, load average {run.LoadBefore}");
+await using var rabbit = settings.WithRabbitMq ? await RabbitMqServer.StartAsync() : null;
+var measurements = await new MacroBenchmark(redis, rabbit, gauges, settings).RunAsync();
+run = run with { Took = clock.Elapsed, LoadAfter = RunInfo.LoadAverage() };
+
+var rows = Results.Rows(measurements);
+var costs = Results.Costs(measurements);
+var report = Markdown.Report(run, rows, costs);
+await File.WriteAllTextAsync(Path.Combine(output, "results.json"), JsonSerializer.Serialize(new { run, rows, costs }, json));
+await File.WriteAllTextAsync(Path.Combine(output, "results.md"), report);
+Console.WriteLine(report);
+Console.WriteLine($"wrote {Path.Combine(output, "results.json")} and results.md in {clock.Elapsed.TotalSeconds:0} s");
 return 0;
 
 static string RepoRoot()
