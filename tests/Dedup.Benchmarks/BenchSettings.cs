@@ -56,7 +56,7 @@ public sealed record BenchSettings
     public static BenchSettings QuickSmoke => new()
     {
         Quick = true,
-        RowWarmup = TimeSpan.FromSeconds(0.25),
+        RowWarmup = TimeSpan.FromSeconds(0.1),
         RowWindow = TimeSpan.FromSeconds(MinComparableSeconds),
         Rounds = 2,
         BusWarmup = TimeSpan.FromSeconds(0.3),

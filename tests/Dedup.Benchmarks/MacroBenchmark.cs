@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime;
 using Dedup.Testing;
 
 namespace Dedup.Benchmarks;
@@ -17,6 +18,10 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
 
     static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(60);
 
+    // Warm-up rounds continue until one compiles fewer methods than this, or there have been MaxWarmupRounds.
+    const int SettledJitMethods = 100;
+    const int MaxWarmupRounds = 5;
+
     public async Task<List<Measurement>> RunAsync()
     {
         var measurements = new List<Measurement>();
@@ -31,13 +36,7 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
             {
                 foreach (var variant in VariantBus.Variants)
                     buses.Add(await VariantBus.StartAsync(transport, prefetch, variant, redisServer, rabbit));
-                // An unmeasured round first, through every workload: the filter's duplicate and wait paths, the seed's
-                // polling and the transport's code reach the JIT's optimised tier before any row counts.
-                foreach (var workload in Workload.Names)
-                {
-                    foreach (var bus in buses)
-                        await RunRowAsync(transport, prefetch, bus, Workload.Create(workload, new Random(41)), settings.BusWarmup, TimeSpan.Zero, round: 0);
-                }
+                await WarmUpAsync(transport, prefetch, buses);
 
                 for (var round = 1; round <= settings.Rounds; round++)
                 {
@@ -50,7 +49,7 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
                             Console.WriteLine(
                                 $"  r{round} {transport,-8} prefetch {prefetch,3} {workload,-6} {bus.Variant,-5} {m.MsgPerSec,8:0} msg/s  p50 {m.P50Ms,7:0.00} ms  p99 {m.P99Ms,8:0.00} ms  " +
                                 $"cpu/msg worker {m.WorkerCpuUsPerMessage,6:0.0} us  redis {m.RedisCpuUsPerMessage,5:0.0} us  rt/msg {m.RedisRoundTripsPerMessage,5:0.00}  " +
-                                $"exec {m.RowExecutions}/{m.RowUniqueIds}{(m.BurstWakeP50Ms is { } w ? $"  wake p50 {w:0.0} ms" : "")}");
+                                $"exec {m.RowExecutions}/{m.RowUniqueIds}  jit {m.MethodsCompiled}{(m.BurstWakeP50Ms is { } w ? $"  wake p50 {w:0.0} ms" : "")}");
                         }
                     }
                 }
@@ -63,6 +62,33 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
         }
 
         return measurements;
+    }
+
+    /// <summary>
+    /// Unmeasured rounds before a transport's first row, so the filter's duplicate and wait paths, the seed's polling and
+    /// the transport's code reach the JIT's optimised tier before any row counts: the first through every workload, the
+    /// next through unique and dup30 until a round compiles fewer than <see cref="SettledJitMethods"/> methods. One round
+    /// is not enough: the runtime counts calls for tier 1 only once no new method has been compiled for a while, and with
+    /// dynamic PGO a method is compiled twice more on its way up. After a single warm-up round, round 1's rows in quick
+    /// runs compiled hundreds of methods inside their windows and used 2 to 4 times round 2's CPU per message; with
+    /// tiered compilation off the two rounds agreed.
+    /// </summary>
+    async Task WarmUpAsync(string transport, int prefetch, List<VariantBus> buses)
+    {
+        for (var pass = 1; pass <= MaxWarmupRounds; pass++)
+        {
+            var compiled = JitInfo.GetCompiledMethodCount();
+            foreach (var workload in pass == 1 ? Workload.Names : ["unique", "dup30"])
+            {
+                foreach (var bus in buses)
+                    await RunRowAsync(transport, prefetch, bus, Workload.Create(workload, new Random(41)), settings.BusWarmup, TimeSpan.Zero, round: 0);
+            }
+
+            compiled = JitInfo.GetCompiledMethodCount() - compiled;
+            Console.WriteLine($"  {transport} prefetch {prefetch}: warm-up round {pass}, {compiled} methods compiled");
+            if (compiled < SettledJitMethods)
+                return;
+        }
     }
 
     async Task<Measurement> RunRowAsync(string transport, int prefetch, VariantBus bus, Workload workload, TimeSpan warmup, TimeSpan window, int round)
@@ -133,6 +159,7 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
             RowUniqueIds = records,
             RowMessages = sent,
             RowExecutions = recorder.Executions,
+            MethodsCompiled = end.MethodsCompiled - start.MethodsCompiled,
             BurstWakeP50Ms = workload.CopiesPerId > 1 ? BurstWakeP50(recorder, start.Timestamp, end.Timestamp) : null,
         };
     }
@@ -146,7 +173,8 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
         // The same quantity as Process.TotalProcessorTime, read through getrusage (microseconds) rather than
         // /proc/self/stat (10 ms ticks): a 1 s quick-mode window would otherwise be off by up to 1%.
         var cpu = Environment.CpuUsage.TotalTime;
-        return new Reading(timestamp, deliveries, executions, cpu, await gauges.ReadAsync());
+        var compiled = JitInfo.GetCompiledMethodCount();
+        return new Reading(timestamp, deliveries, executions, cpu, compiled, await gauges.ReadAsync());
     }
 
     /// <summary>
@@ -180,5 +208,5 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
 
     static double PerMessage(double total, int messages) => messages == 0 ? 0 : total / messages;
 
-    readonly record struct Reading(long Timestamp, int Deliveries, int Executions, TimeSpan ProcessCpu, RedisReading Redis);
+    readonly record struct Reading(long Timestamp, int Deliveries, int Executions, TimeSpan ProcessCpu, long MethodsCompiled, RedisReading Redis);
 }

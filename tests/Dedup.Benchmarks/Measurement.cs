@@ -42,6 +42,9 @@ public sealed record Measurement
     public required int RowMessages { get; init; }
     public required int RowExecutions { get; init; }
 
+    /// <summary>Methods the JIT compiled inside the window (tier-1 recompiles included): a row that needed many ran partly unoptimised.</summary>
+    public required long MethodsCompiled { get; init; }
+
     /// <summary>For bursts: how long after the original's work finished its copies finished (p50, ms).</summary>
     public required double? BurstWakeP50Ms { get; init; }
 
