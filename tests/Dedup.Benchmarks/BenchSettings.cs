@@ -91,7 +91,7 @@ public sealed record BenchSettings
     }
 
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"{(Quick ? "quick" : "full")} mode: {Rounds} interleaved rounds, rows of {RowWarmup.TotalSeconds:0.##} s warm-up + {RowWindow.TotalSeconds:0.##} s measured");
+        $"{(Quick ? "quick" : "full")} mode: {Rounds} interleaved round{(Rounds == 1 ? "" : "s")}, rows of {RowWarmup.TotalSeconds:0.##} s warm-up + {RowWindow.TotalSeconds:0.##} s measured");
 
     static double Number(IReadOnlyList<string> args, int i, double min, double max)
     {

@@ -48,7 +48,7 @@ var costs = Results.Costs(measurements);
 var report = Markdown.Report(run, rows, costs);
 await File.WriteAllTextAsync(Path.Combine(output, "results.json"), JsonSerializer.Serialize(new { run, rows, costs }, json));
 await File.WriteAllTextAsync(Path.Combine(output, "results.md"), report);
-var charts = Charts.Write(output, rows, $"{run.Mode} mode, {settings.Rounds} rounds, {run.StartedUtc:yyyy-MM-dd} UTC, {run.Cores} cores, load average {run.LoadBefore}");
+var charts = Charts.Write(output, rows, $"{settings.Describe()}; {run.StartedUtc:yyyy-MM-dd} UTC, {run.Cores} cores, load average {run.LoadBefore}");
 Console.WriteLine(report);
 Console.WriteLine($"wrote {Path.Combine(output, "results.json")}, results.md and {string.Join(", ", charts.Select(Path.GetFileName))} in {clock.Elapsed.TotalSeconds:0} s");
 return 0;
