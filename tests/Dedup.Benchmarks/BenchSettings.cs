@@ -76,7 +76,7 @@ public sealed record BenchSettings
     public static BenchSettings Parse(IReadOnlyList<string> args)
     {
         var settings = (args.Contains("--quick") ? QuickSmoke : Full) with { WithRabbitMq = !args.Contains("--no-rabbitmq") };
-        for (var i = 0; i < args.Count - 1; i++)
+        for (var i = 0; i < args.Count; i++)
         {
             settings = args[i] switch
             {
@@ -95,6 +95,8 @@ public sealed record BenchSettings
 
     static double Number(IReadOnlyList<string> args, int i, double min, double max)
     {
+        if (i + 1 >= args.Count)
+            throw new ArgumentException($"{args[i]} takes a number from {min} to {max}, and none followed it.");
         if (!double.TryParse(args[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
             throw new ArgumentException($"{args[i]} takes a number from {min} to {max}; got '{args[i + 1]}'.");
         return value;
