@@ -13,46 +13,57 @@ public sealed record BenchMessage(Guid Key, int WorkMs)
     public const string SentHeader = "X-Bench-Sent";
 }
 
-/// <summary>What happened in one row: executions per id, every delivery's latency and finish time.</summary>
+/// <summary>
+/// What happens in one row: deliveries (each one gives the sender its credit back), executions, and every delivery's
+/// finish time and send-to-consume latency.
+/// </summary>
 public sealed class Recorder : IConsumeObserver
 {
-    readonly ConcurrentDictionary<Guid, int> _executions = new();
     readonly ConcurrentDictionary<Guid, long> _executionDone = new();
-    readonly ConcurrentQueue<(Guid Key, long Done, double LatencyMs)> _deliveries = new();
-    int _count;
-    int _faults;
+    ConcurrentQueue<Delivery> _deliveries = new();
+    int _deliveryCount;
+    int _executions;
     int _expected = int.MaxValue;
+    SemaphoreSlim? _credits;
     TaskCompletionSource _all = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public int Faults => _faults;
+    public int DeliveryCount => Volatile.Read(ref _deliveryCount);
 
-    public int Executions => _executions.Values.Sum();
+    public int Executions => Volatile.Read(ref _executions);
 
-    public IReadOnlyCollection<(Guid Key, long Done, double LatencyMs)> Deliveries => _deliveries;
+    public IReadOnlyCollection<Delivery> Deliveries => _deliveries;
 
+    /// <summary>When each id's execution finished (recorded only for consumers that do work: bursts).</summary>
     public IReadOnlyDictionary<Guid, long> ExecutionDone => _executionDone;
 
-    public void Reset(int expected)
-    {
-        _executions.Clear();
-        _executionDone.Clear();
-        _deliveries.Clear();
-        _count = 0;
-        _faults = 0;
-        _all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Delivered = new SemaphoreSlim(0);
-        Volatile.Write(ref _expected, expected);
-    }
-
+    /// <summary>Completes once <see cref="ExpectTotal"/>'s count is delivered; fails on the first fault.</summary>
     public Task AllDelivered => _all.Task;
 
-    /// <summary>Released once per delivery: a sender can await the deliveries of what it just sent.</summary>
-    public SemaphoreSlim Delivered { get; private set; } = new(0);
-
-    public void Executed(Guid key)
+    /// <summary>Starts a row: every delivery releases one of <paramref name="credits"/>.</summary>
+    public void Reset(SemaphoreSlim? credits)
     {
-        _executions.AddOrUpdate(key, 1, (_, n) => n + 1);
-        _executionDone.TryAdd(key, Stopwatch.GetTimestamp());
+        _executionDone.Clear();
+        _deliveries = new ConcurrentQueue<Delivery>();
+        _deliveryCount = 0;
+        _executions = 0;
+        _credits = credits;
+        _all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _expected, int.MaxValue);
+    }
+
+    /// <summary>The sender stopped after <paramref name="sent"/> messages: <see cref="AllDelivered"/> completes when they are in.</summary>
+    public void ExpectTotal(int sent)
+    {
+        Volatile.Write(ref _expected, sent);
+        if (DeliveryCount >= sent)
+            _all.TrySetResult();
+    }
+
+    public void Executed(Guid key, bool recordTime)
+    {
+        Interlocked.Increment(ref _executions);
+        if (recordTime)
+            _executionDone.TryAdd(key, Stopwatch.GetTimestamp());
     }
 
     public Task PreConsume<T>(ConsumeContext<T> context)
@@ -65,9 +76,9 @@ public sealed class Recorder : IConsumeObserver
         {
             var now = Stopwatch.GetTimestamp();
             var sent = context.Headers.Get<long>(BenchMessage.SentHeader) ?? now;
-            _deliveries.Enqueue((message.Key, now, Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds));
-            Delivered.Release();
-            if (Interlocked.Increment(ref _count) >= Volatile.Read(ref _expected))
+            _deliveries.Enqueue(new Delivery(message.Key, now, Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds));
+            _credits?.Release();
+            if (Interlocked.Increment(ref _deliveryCount) >= Volatile.Read(ref _expected))
                 _all.TrySetResult();
         }
 
@@ -77,11 +88,13 @@ public sealed class Recorder : IConsumeObserver
     public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception)
         where T : class
     {
-        Interlocked.Increment(ref _faults);
         _all.TrySetException(new InvalidOperationException($"A delivery faulted, which the benchmark does not expect: {exception.Message}", exception));
         return Task.CompletedTask;
     }
 }
+
+/// <summary>One delivery: its id, when it finished (a Stopwatch timestamp) and how long after its send.</summary>
+public readonly record struct Delivery(Guid Key, long Done, double LatencyMs);
 
 public sealed class BenchConsumer(Recorder recorder) : IConsumer<BenchMessage>
 {
@@ -89,6 +102,6 @@ public sealed class BenchConsumer(Recorder recorder) : IConsumer<BenchMessage>
     {
         if (context.Message.WorkMs > 0)
             await Task.Delay(context.Message.WorkMs, context.CancellationToken);
-        recorder.Executed(context.Message.Key);
+        recorder.Executed(context.Message.Key, recordTime: context.Message.WorkMs > 0);
     }
 }

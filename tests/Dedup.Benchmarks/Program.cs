@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using System.Text.Json;
 using BenchmarkDotNet.Running;
 using Dedup.Benchmarks;
 using Dedup.Testing;
 
-// dotnet run -c Release --project tests/Dedup.Benchmarks [-- --quick] [-- --no-rabbitmq]
+// dotnet run -c Release --project tests/Dedup.Benchmarks [-- --quick] [--no-rabbitmq] [--rounds N] [--seconds S] [--warmup S]
+// dotnet run -c Release --project tests/Dedup.Benchmarks -- scripts [--quick] [--seconds S]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- micro [BenchmarkDotNet args]
 if (args.Length > 0 && args[0] == "micro")
 {
@@ -11,22 +13,44 @@ if (args.Length > 0 && args[0] == "micro")
     return 0;
 }
 
-var quick = args.Contains("--quick");
-var root = RepoRoot();
-var output = Path.Combine(root, "artifacts", "bench");
+var settings = BenchSettings.Parse(args);
+var output = Path.Combine(RepoRoot(), "artifacts", "bench");
 Directory.CreateDirectory(output);
-Console.WriteLine($"Dedup benchmark ({(quick ? "quick" : "full")}), {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+var json = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+var run = new RunInfo { Settings = settings, StartedUtc = DateTime.UtcNow, LoadBefore = RunInfo.LoadAverage() };
+var clock = Stopwatch.StartNew();
 
 await using var redis = await RedisServer.StartAsync();
-await using var rabbit = args.Contains("--no-rabbitmq") ? null : await RabbitMqServer.StartAsync();
-var started = DateTime.UtcNow;
-var rows = await new MacroBenchmark(redis, rabbit, quick).RunAsync();
+await using var gauges = await RedisGauges.ConnectAsync(redis.ConnectionString);
 
-var json = JsonSerializer.Serialize(new { rows }, new JsonSerializerOptions { WriteIndented = true });
-await File.WriteAllTextAsync(Path.Combine(output, "results.json"), json);
-await File.WriteAllTextAsync(Path.Combine(output, "results.md"), Markdown.Table(rows, quick, DateTime.UtcNow - started));
-Console.WriteLine(Markdown.Table(rows, quick, DateTime.UtcNow - started));
-Console.WriteLine($"wrote {Path.Combine(output, "results.json")} and results.md");
+if (args.Length > 0 && args[0] == "scripts")
+{
+    // Its own idle Redis: no broker, no bus, nothing else calling the server.
+    var phase = args.Contains("--seconds") ? settings.RowWindow : TimeSpan.FromSeconds(settings.Quick ? 1 : 3);
+    Console.WriteLine($"Dedup script benchmark, {phase.TotalSeconds:0.##} s per call and level, {Environment.ProcessorCount} cores, load average {run.LoadBefore}");
+    var scriptRows = await new ScriptBenchmark(redis.ConnectionString, gauges, phase).RunAsync();
+    var header = $"Dedup script benchmark on an idle Redis, {phase.TotalSeconds:0.##} s per call and level; {run.StartedUtc:yyyy-MM-dd HH:mm} UTC, {run.Cores} cores; load average {run.LoadBefore} before, {RunInfo.LoadAverage()} after.";
+    var scriptTable = ScriptBenchmark.Markdown(scriptRows, header);
+    await File.WriteAllTextAsync(Path.Combine(output, "scripts.json"), JsonSerializer.Serialize(new { run = run with { Took = clock.Elapsed, LoadAfter = RunInfo.LoadAverage() }, rows = scriptRows }, json));
+    await File.WriteAllTextAsync(Path.Combine(output, "scripts.md"), scriptTable);
+    Console.WriteLine(scriptTable);
+    Console.WriteLine($"wrote {Path.Combine(output, "scripts.json")} and scripts.md");
+    return 0;
+}
+
+Console.WriteLine($"Dedup benchmark, {settings.Describe()}, {Environment.ProcessorCount} cores, {run.StartedUtc:yyyy-MM-dd HH:mm} UTC, load average {run.LoadBefore}");
+await using var rabbit = settings.WithRabbitMq ? await RabbitMqServer.StartAsync() : null;
+var measurements = await new MacroBenchmark(redis, rabbit, gauges, settings).RunAsync();
+run = run with { Took = clock.Elapsed, LoadAfter = RunInfo.LoadAverage() };
+
+var rows = Results.Rows(measurements);
+var costs = Results.Costs(measurements);
+var report = Markdown.Report(run, rows, costs);
+await File.WriteAllTextAsync(Path.Combine(output, "results.json"), JsonSerializer.Serialize(new { run, rows, costs }, json));
+await File.WriteAllTextAsync(Path.Combine(output, "results.md"), report);
+var charts = Charts.Write(output, rows, $"{settings.Describe()}; {run.StartedUtc:yyyy-MM-dd} UTC, {run.Cores} cores, load average {run.LoadBefore}");
+Console.WriteLine(report);
+Console.WriteLine($"wrote {Path.Combine(output, "results.json")}, results.md and {string.Join(", ", charts.Select(Path.GetFileName))} in {clock.Elapsed.TotalSeconds:0} s");
 return 0;
 
 static string RepoRoot()
