@@ -98,7 +98,13 @@ internal sealed class ClaimCoordinator
 
                 // Sleep until the key changes, the holder's lease runs out, or the wait budget does.
                 var wait = Min(result.LeaseRemaining + TimeSpan.FromMilliseconds(1), Options.InFlightWait - elapsed);
-                await Task.WhenAny(watch.Changed, Task.Delay(wait, _time, cancellationToken)).ConfigureAwait(false);
+                using (var sleep = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    var timer = Task.Delay(wait, _time, sleep.Token);
+                    await Task.WhenAny(watch.Changed, timer).ConfigureAwait(false);
+                    await sleep.CancelAsync().ConfigureAwait(false); // a waiter woken by the notification leaves no timer behind
+                }
+
                 cancellationToken.ThrowIfCancellationRequested();
                 watch.Dispose();
                 watch = _store.Watch(key);
