@@ -227,10 +227,10 @@ public sealed class RedisCluster : IAsyncDisposable
 
     private async Task WaitAsync(string what, Func<CancellationToken, Task<string?>> problem, CancellationToken ct)
     {
-        ThrowIfDisposed();
         var started = Stopwatch.GetTimestamp();
         while (true)
         {
+            ThrowIfDisposed(); // an ObjectDisposedException from a node is an InvalidOperationException: not "try again"
             string? missing;
             try
             {
