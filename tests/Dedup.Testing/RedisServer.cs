@@ -42,6 +42,10 @@ public sealed class RedisServer : IAsyncDisposable
             : new RedisServer(await LocalRedis.StartAsync(options, ct), isContainer: false);
     }
 
+    /// <summary>Starts a local <c>redis-server</c> process even when a Docker engine answers (the nodes of a <see cref="RedisCluster"/>).</summary>
+    internal static async Task<RedisServer> StartLocalAsync(RedisServerOptions options, CancellationToken ct) =>
+        new(await LocalRedis.StartAsync(options, ct), isContainer: false);
+
     /// <summary>
     /// Runs <c>redis-cli -p PORT args...</c> and returns its trimmed standard output.
     /// </summary>

@@ -1,15 +1,14 @@
-using System.Diagnostics;
 using Dedup.Worker.Settings;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using StackExchange.Redis;
 
 namespace Dedup.Worker.Hosting;
 
 /// <summary>
-/// Runs before the bus starts: Redis answers PING, RabbitMQ accepts the credentials and virtual host. A failure stops
-/// the start with a <see cref="StartupCheckException"/> naming what to check; the worker never runs without them.
-/// It also warns when the dedup Redis can evict keys or forgets them on restart.
+/// Runs before the bus starts: Redis answers PING (on a Redis Cluster, every master: <see cref="RedisStartupCheck"/>),
+/// RabbitMQ accepts the credentials and virtual host. A failure stops the start with a <see cref="StartupCheckException"/>
+/// naming what to check; the worker never runs without them. It also warns when the dedup Redis (any master of it) can
+/// evict keys or forgets them on restart.
 /// </summary>
 internal sealed class DependencyCheck : IHostedService
 {
@@ -50,50 +49,9 @@ internal sealed class DependencyCheck : IHostedService
 
     async Task CheckRedisAsync(string role, string setting, string configuration, bool inspect, CancellationToken cancellationToken)
     {
-        var options = ConfigurationOptions.Parse(configuration);
-        options.AbortOnConnectFail = true;
-        options.ConnectTimeout = (int)_configuration.Redis.ConnectTimeout.TotalMilliseconds;
-        options.ConnectRetry = 1;
-        options.ClientName = "dedup-worker start-up check";
-        options.AllowAdmin = inspect; // CONFIG GET, to warn about eviction and persistence
-        var shown = RedisSettings.Redact(configuration);
-        try
-        {
-            await using var probe = await ConnectionMultiplexer.ConnectAsync(options);
-            var started = Stopwatch.GetTimestamp();
-            await probe.GetDatabase().PingAsync().WaitAsync(_configuration.Redis.ConnectTimeout, cancellationToken);
-            WorkerLog.RedisReachable(_logger, role, shown, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            if (inspect)
-                await InspectAsync(probe, role);
-        }
-        catch (Exception exception) when (exception is RedisException or TimeoutException)
-        {
-            throw new StartupCheckException(
-                $"Redis ({role}) at '{shown}' is unreachable or refused the connection within {_configuration.Redis.ConnectTimeout.TotalSeconds:0.#} s. Check {setting} (host:port, password=, ssl=) and that the server runs. ({exception.Message})",
-                exception);
-        }
+        await new RedisStartupCheck(_configuration.Redis, _logger).CheckAsync(role, setting, configuration, inspect, cancellationToken);
 
         // Open the long-lived connection now, so the first message does not pay for it.
         _ = role == "ledger" ? _redis.Ledger : _redis.Dedup;
-    }
-
-    async Task InspectAsync(ConnectionMultiplexer connection, string role)
-    {
-        try
-        {
-            var server = connection.GetServer(connection.GetEndPoints()[0]);
-            var config = (await server.ConfigGetAsync("*"))
-                .ToDictionary(p => p.Key, p => p.Value, StringComparer.OrdinalIgnoreCase);
-            if (config.TryGetValue("maxmemory-policy", out var policy) && !string.Equals(policy, "noeviction", StringComparison.OrdinalIgnoreCase))
-                WorkerLog.RedisEvictionPolicy(_logger, role, policy);
-            if (config.TryGetValue("appendonly", out var aof) && string.Equals(aof, "no", StringComparison.OrdinalIgnoreCase)
-                && config.TryGetValue("save", out var save) && string.IsNullOrWhiteSpace(save))
-                WorkerLog.RedisNoPersistence(_logger, role);
-        }
-        catch (Exception exception) when (exception is RedisException or RedisCommandException)
-        {
-            // Managed Redis services often disable CONFIG.
-            WorkerLog.RedisConfigUnreadable(_logger, role, exception.Message);
-        }
     }
 }

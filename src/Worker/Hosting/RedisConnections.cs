@@ -7,6 +7,9 @@ namespace Dedup.Worker.Hosting;
 /// The worker's Redis connections: one for the dedup store and, when <c>Ledger:Redis</c> names another server, one
 /// for the ledger. Connected lazily without aborting, so after a successful start an outage is ridden out (claims
 /// fail closed, messages are redelivered); <see cref="DependencyCheck"/> makes the start itself fail fast.
+/// A Redis Cluster needs no other setting: a configuration that names one or more of its nodes reaches all of them
+/// (StackExchange.Redis reads the node table, sends each key to the master of its hash slot and follows failovers);
+/// <see cref="RedisTopology"/> tells the checks which masters there are.
 /// </summary>
 internal sealed class RedisConnections : IAsyncDisposable
 {

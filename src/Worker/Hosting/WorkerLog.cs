@@ -9,14 +9,14 @@ internal static partial class WorkerLog
     [LoggerMessage(EventId = 1000, Level = LogLevel.Information, Message = "Redis {Role} at {Configuration} answered PING in {ElapsedMs} ms")]
     public static partial void RedisReachable(ILogger logger, string role, string configuration, long elapsedMs);
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Redis {Role}: maxmemory-policy is {Policy}; dedup records can be evicted under memory pressure and the evicted messages then run again. Set maxmemory-policy noeviction on a dedicated instance")]
-    public static partial void RedisEvictionPolicy(ILogger logger, string role, string policy);
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Redis {Role} at {Servers}: maxmemory-policy is {Policy}; dedup records can be evicted under memory pressure and the evicted messages then run again. Set maxmemory-policy noeviction on a dedicated instance (on a cluster, on every master)")]
+    public static partial void RedisEvictionPolicy(ILogger logger, string role, string servers, string policy);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Redis {Role}: no persistence (appendonly no, save \"\"); a restart forgets every dedup record and duplicates then run again. Enable appendonly yes with appendfsync everysec")]
-    public static partial void RedisNoPersistence(ILogger logger, string role);
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Redis {Role} at {Servers}: no persistence (appendonly no, save \"\"); a restart forgets every dedup record and duplicates then run again. Enable appendonly yes with appendfsync everysec (on a cluster, on every master and replica)")]
+    public static partial void RedisNoPersistence(ILogger logger, string role, string servers);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Redis {Role}: could not read its configuration ({Reason}); not checking maxmemory-policy and persistence")]
-    public static partial void RedisConfigUnreadable(ILogger logger, string role, string reason);
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Redis {Role} at {Servers}: could not read its configuration ({Reason}); not checking maxmemory-policy and persistence")]
+    public static partial void RedisConfigUnreadable(ILogger logger, string role, string servers, string reason);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "RabbitMQ at {Broker} accepted the connection (server {ServerVersion})")]
     public static partial void RabbitMqReachable(ILogger logger, string broker, string serverVersion);
@@ -41,4 +41,7 @@ internal static partial class WorkerLog
 
     [LoggerMessage(EventId = 1011, Level = LogLevel.Warning, Message = "Health endpoint request failed")]
     public static partial void HealthRequestFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Redis {Role} is a cluster of {MasterCount} masters ({Masters}) and {Replicas} replicas; every master answered PING. Each key lives on the master of its hash slot, so each master is checked")]
+    public static partial void RedisCluster(ILogger logger, string role, int masterCount, string masters, int replicas);
 }

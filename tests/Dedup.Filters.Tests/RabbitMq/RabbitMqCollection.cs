@@ -9,7 +9,7 @@ namespace Dedup.Filters.Tests.RabbitMq;
 
 /// <summary>End-to-end tests over a real RabbitMQ and a real Redis (both started by fixtures).</summary>
 [CollectionDefinition("rabbitmq")]
-public sealed class RabbitMqCollection : ICollectionFixture<RabbitMqFixture>, ICollectionFixture<RedisFixture>
+public sealed class RabbitMqCollection : ICollectionFixture<RabbitMqFixture>, ICollectionFixture<RedisFixture>, ICollectionFixture<RedisClusterFixture>
 {
 }
 
@@ -36,12 +36,18 @@ public sealed class RabbitBus : IAsyncDisposable
 
     public DeliveryCounter Deliveries => Provider.GetRequiredService<DeliveryCounter>();
 
-    public static async Task<RabbitBus> StartAsync<TConsumer>(RabbitMqServer rabbit, RedisServer redisServer, Action<DedupOptions>? configure = null,
+    public static Task<RabbitBus> StartAsync<TConsumer>(RabbitMqServer rabbit, RedisServer redisServer, Action<DedupOptions>? configure = null,
+        Action<IRabbitMqReceiveEndpointConfigurator, IBusRegistrationContext>? endpoint = null, Action<IConsumerConfigurator<TConsumer>>? consumer = null)
+        where TConsumer : class, IConsumer =>
+        StartAsync(rabbit, redisServer.ConnectionString, configure, endpoint, consumer);
+
+    /// <summary>As above, on the Redis (a cluster's endpoints, say) that <paramref name="redisConfiguration"/> names.</summary>
+    public static async Task<RabbitBus> StartAsync<TConsumer>(RabbitMqServer rabbit, string redisConfiguration, Action<DedupOptions>? configure = null,
         Action<IRabbitMqReceiveEndpointConfigurator, IBusRegistrationContext>? endpoint = null, Action<IConsumerConfigurator<TConsumer>>? consumer = null)
         where TConsumer : class, IConsumer
     {
         var queue = "dedup-test-" + Guid.NewGuid().ToString("N")[..8];
-        var redis = RedisTestConnections.Connect(redisServer.ConnectionString);
+        var redis = RedisTestConnections.Connect(redisConfiguration);
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddSingleton<Ledger>();
