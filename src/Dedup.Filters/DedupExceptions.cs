@@ -33,6 +33,64 @@ public sealed class DedupStoreUnavailableException : DedupTransientException
     }
 }
 
+/// <summary>
+/// Fewer Redis replicas than <see cref="DedupDurability.Replicas"/> confirmed a dedup write within
+/// <see cref="DedupDurability.Timeout"/> (<see cref="ReplicationTimeoutPolicy.Fail"/>): the message is redelivered,
+/// never acknowledged. A completion stays recorded on the primary (the work happened); a claim was released before the
+/// work ran.
+/// </summary>
+public sealed class DedupNotReplicatedException : DedupTransientException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="key">The store key.</param>
+    /// <param name="operation">What was not confirmed: <c>claim</c>, <c>complete</c> or <c>duplicate</c> (the record a duplicate relies on).</param>
+    /// <param name="acknowledged">How many replicas confirmed it (-1 when the wait itself failed).</param>
+    /// <param name="durability">The options that asked for it.</param>
+    /// <param name="innerException">Why the wait failed, when it did not just run out.</param>
+    public DedupNotReplicatedException(string key, string operation, int acknowledged, DedupDurability durability, Exception? innerException = null)
+        : base(Describe(key, operation, acknowledged, durability, innerException), innerException)
+    {
+        ArgumentNullException.ThrowIfNull(durability);
+        Key = key;
+        Operation = operation;
+        Acknowledged = acknowledged;
+        Required = durability.Replicas;
+    }
+
+    /// <summary>The store key.</summary>
+    public string Key { get; }
+
+    /// <summary>What was not confirmed: <c>claim</c>, <c>complete</c> or <c>duplicate</c>.</summary>
+    public string Operation { get; }
+
+    /// <summary>How many replicas confirmed the write (-1 when the wait itself failed).</summary>
+    public int Acknowledged { get; }
+
+    /// <summary>How many were required (<see cref="DedupDurability.Replicas"/>).</summary>
+    public int Required { get; }
+
+    static string Describe(string key, string operation, int acknowledged, DedupDurability? durability, Exception? innerException)
+    {
+        ArgumentNullException.ThrowIfNull(durability);
+        var what = operation switch
+        {
+            "claim" => $"The dedup claim on '{key}'",
+            "complete" => $"The dedup completion of '{key}'",
+            _ => $"The record of '{key}' a duplicate was to be skipped on",
+        };
+        var confirmed = acknowledged < 0
+            ? $"could not be confirmed by any replica ({innerException?.Message})"
+            : $"was confirmed by {acknowledged} of the {durability.Replicas} replicas required (Dedup:Durability:Replicas) within {durability.Timeout} (Dedup:Durability:Timeout)";
+        var kept = operation switch
+        {
+            "claim" => "The claim was released and the work did not run",
+            "complete" => "The work ran and its record stays on the primary",
+            _ => "The duplicate was not acknowledged",
+        };
+        return $"{what} {confirmed}. {kept}; the attempt failed and must be retried (a message is redelivered, not acknowledged). Check the replicas (INFO replication on the primary: connected_slaves, each replica's lag), raise Dedup:Durability:Timeout, or set Dedup:Durability:OnTimeout = Accept to acknowledge anyway.";
+    }
+}
+
 /// <summary>Another copy of the message was still in flight when the bounded wait ran out; the message is redelivered.</summary>
 public sealed class DedupInFlightTimeoutException : DedupTransientException
 {

@@ -75,6 +75,12 @@ public sealed class DedupOptions
     /// </summary>
     public TimeSpan MaxRedeliveryDelay { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Wait for Redis replicas to have a record before its message is acknowledged, so the record survives a
+    /// failover. Off by default (<see cref="DedupDurability.Replicas"/> = 0).
+    /// </summary>
+    public DedupDurability Durability { get; } = new();
+
     /// <summary>Messages of type <typeparamref name="T"/> are not deduplicated.</summary>
     public DedupOptions Exclude<T>()
         where T : class

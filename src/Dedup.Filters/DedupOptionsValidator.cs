@@ -36,7 +36,27 @@ internal sealed class DedupOptionsValidator : IValidateOptions<DedupOptions>
         if (options.MaxRedeliveryDelay < options.RedeliveryDelay || options.MaxRedeliveryDelay > TimeSpan.FromMinutes(10))
             failures.Add($"Dedup:MaxRedeliveryDelay must be at least Dedup:RedeliveryDelay ({options.RedeliveryDelay}) and at most 00:10:00; it is {options.MaxRedeliveryDelay}.");
 
+        ValidateDurability(failures, options);
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    static void ValidateDurability(List<string> failures, DedupOptions options)
+    {
+        var durability = options.Durability;
+        if (durability.Replicas is < 0 or > 10)
+            failures.Add($"Dedup:Durability:Replicas must be 0 (off) to 10; it is {durability.Replicas}.");
+        if (!Enum.IsDefined(durability.OnTimeout))
+            failures.Add($"Dedup:Durability:OnTimeout must be Fail or Accept; it is {durability.OnTimeout}.");
+        if (durability.Connections is < 1 or > 64)
+            failures.Add($"Dedup:Durability:Connections must be 1 to 64; it is {durability.Connections}.");
+        if (durability.Replicas <= 0)
+            return;
+
+        // WAIT 0 would block for ever; a longer wait holds every message that long while a replica is down.
+        Range(failures, "Durability:Timeout", durability.Timeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1));
+        if (durability.AfterClaim && durability.Timeout >= options.Lease / 3)
+            failures.Add($"Dedup:Durability:Timeout must be under a third of Dedup:Lease ({options.Lease}) when Dedup:Durability:AfterClaim is on, so a claim whose wait runs out still holds its lease; it is {durability.Timeout}.");
     }
 
     static void Range(List<string> failures, string option, TimeSpan value, TimeSpan min, TimeSpan max)

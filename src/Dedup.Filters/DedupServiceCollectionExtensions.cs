@@ -72,22 +72,45 @@ public static class DedupServiceCollectionExtensions
     }
 
     /// <summary>Uses Redis as the store, on a connection the application provides.</summary>
+    /// <remarks>
+    /// With <see cref="DedupOptions.Durability"/> on, the store also opens up to <see cref="DedupDurability.Connections"/>
+    /// connections of its own for WAIT, from this connection's <see cref="IConnectionMultiplexer.Configuration"/> string
+    /// (settings made in code only, such as certificate callbacks, are not in it).
+    /// </remarks>
     public static IServiceCollection AddDedupRedisStore(this IServiceCollection services, Func<IServiceProvider, IConnectionMultiplexer> connection, bool ownsConnection = false)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        services.Replace(ServiceDescriptor.Singleton<IDedupStore>(sp => new RedisDedupStore(
-            connection(sp),
-            ownsConnection,
-            sp.GetRequiredService<IOptions<DedupOptions>>().Value.KeyPrefix,
-            sp.GetRequiredService<DedupMetrics>(),
-            (ILogger?)sp.GetService<ILogger<RedisDedupStore>>() ?? NullLogger.Instance)));
+        services.Replace(ServiceDescriptor.Singleton<IDedupStore>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<DedupOptions>>().Value;
+            var metrics = sp.GetRequiredService<DedupMetrics>();
+            var logger = (ILogger?)sp.GetService<ILogger<RedisDedupStore>>() ?? NullLogger.Instance;
+            var multiplexer = connection(sp);
+            var store = new RedisDedupStore(multiplexer, ownsConnection, options.KeyPrefix, metrics, logger);
+            if (options.Durability.Replicas == 0)
+                return store;
+
+            // WAIT goes on connections of its own, opened with the same configuration (see WaitConnections).
+            var barrier = new ReplicationBarrier(multiplexer.Configuration, options.Durability, metrics, logger);
+            return new ReplicatedDedupStore(store, barrier, logger);
+        }));
         return services;
     }
 
     /// <summary>Uses process memory as the store: the embedded default, for a single process (records vanish with it).</summary>
     public static IServiceCollection AddDedupInMemoryStore(this IServiceCollection services)
     {
-        services.Replace(ServiceDescriptor.Singleton<IDedupStore>(sp => new InMemoryDedupStore(sp.GetService<TimeProvider>() ?? TimeProvider.System)));
+        services.Replace(ServiceDescriptor.Singleton<IDedupStore>(sp =>
+        {
+            var replicas = sp.GetRequiredService<IOptions<DedupOptions>>().Value.Durability.Replicas;
+            if (replicas > 0)
+            {
+                throw new InvalidOperationException(
+                    $"Dedup:Durability:Replicas is {replicas}, but the in-memory store keeps its records in this process only and has no replicas to wait for. Set Dedup:Durability:Replicas to 0, or use services.AddDedupRedisStore(...).");
+            }
+
+            return new InMemoryDedupStore(sp.GetService<TimeProvider>() ?? TimeProvider.System);
+        }));
         return services;
     }
 }

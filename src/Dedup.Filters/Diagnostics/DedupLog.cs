@@ -65,6 +65,12 @@ internal static partial class DedupLog
     [LoggerMessage(EventId = 31, Level = LogLevel.Error, Message = "Lease renewal of {Key} threw unexpectedly; treated as unknown: renewals go on until the lease deadline")]
     public static partial void RenewThrew(ILogger logger, string key, Exception exception);
 
+    [LoggerMessage(EventId = 60, Level = LogLevel.Warning, Message = "{Key} ({Operation}) was confirmed by {Acknowledged} of {Required} replicas within {Timeout}; accepted (Dedup:Durability:OnTimeout = Accept): a failover before the replicas catch up forgets it")]
+    public static partial void NotReplicatedAccepted(ILogger logger, string key, string operation, int acknowledged, int required, TimeSpan timeout, Exception? exception);
+
+    [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "{Key} ({Operation}) was confirmed by {Acknowledged} of {Required} replicas within {Timeout}; the attempt fails and the message is redelivered (Dedup:Durability:OnTimeout = Fail)")]
+    public static partial void NotReplicatedFailed(ILogger logger, string key, string operation, int acknowledged, int required, TimeSpan timeout, Exception? exception);
+
     [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Dedup covers {Covered}; not covered: {NotCovered}")]
     public static partial void Coverage(ILogger logger, string covered, string notCovered);
 }

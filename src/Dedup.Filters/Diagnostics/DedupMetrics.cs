@@ -15,7 +15,7 @@ public sealed class DedupMetrics : IDisposable
     /// <summary>Tag: the outcome of a message or execution.</summary>
     public const string OutcomeTag = "dedup.outcome";
 
-    /// <summary>Tag: the store operation (claim, renew, complete, release).</summary>
+    /// <summary>Tag: the store operation (claim, renew, complete, release; wait: the replicas' confirmation with Dedup:Durability).</summary>
     public const string OperationTag = "dedup.operation";
 
     readonly Meter _meter;
@@ -93,6 +93,12 @@ public static class DedupOutcomes
 
     /// <summary>The work failed; the claim was released.</summary>
     public const string Released = "released";
+
+    /// <summary>
+    /// Fewer replicas than Dedup:Durability:Replicas confirmed a claim, completion or the record a duplicate relies on
+    /// (counted besides the message's other outcomes, under either policy).
+    /// </summary>
+    public const string NotReplicated = "not_replicated";
 
     /// <summary>The message had no MessageId and ran without dedup.</summary>
     public const string NoKey = "no_key";

@@ -108,6 +108,12 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
             metrics.Outcome(DedupOutcomes.StoreError);
             return exception;
         }
+        catch (DedupNotReplicatedException exception)
+        {
+            // Recorded on the primary but not confirmed by the replicas (Dedup:Durability, counted by the store): not
+            // acknowledged; the redelivery is answered as a duplicate once the replicas have the record.
+            return exception;
+        }
 
         if (!completed)
         {

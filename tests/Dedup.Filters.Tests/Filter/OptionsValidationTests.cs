@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -38,6 +39,74 @@ public sealed class OptionsValidationTests
         });
 
         Assert.Contains(expected, exception.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Replicas", "Dedup:Durability:Replicas must be 0 (off) to 10; it is -1.")]
+    [InlineData("Timeout", "Dedup:Durability:Timeout must be between 00:00:00.0010000 and 00:01:00; it is 00:00:00.")]
+    [InlineData("AfterClaim", "Dedup:Durability:Timeout must be under a third of Dedup:Lease (00:00:30) when Dedup:Durability:AfterClaim is on")]
+    [InlineData("OnTimeout", "Dedup:Durability:OnTimeout must be Fail or Accept; it is 7.")]
+    [InlineData("Connections", "Dedup:Durability:Connections must be 1 to 64; it is 0.")]
+    public async Task BadDurability_FailsStartNamingTheSetting(string setting, string expected)
+    {
+        var exception = await StartWith(o =>
+        {
+            o.Durability.Replicas = 1;
+            switch (setting)
+            {
+                case "Replicas": o.Durability.Replicas = -1; break;
+                case "Timeout": o.Durability.Timeout = TimeSpan.Zero; break; // WAIT 0 blocks for ever
+                case "AfterClaim": (o.Durability.AfterClaim, o.Durability.Timeout) = (true, TimeSpan.FromSeconds(10)); break;
+                case "OnTimeout": o.Durability.OnTimeout = (ReplicationTimeoutPolicy)7; break;
+                case "Connections": o.Durability.Connections = 0; break;
+            }
+        });
+
+        Assert.Contains(expected, exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Durability_IsOffByDefault_AndItsTimeoutIsNotCheckedWhileOff()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddDedup(o => o.Durability.Timeout = TimeSpan.Zero).AddDedupInMemoryStore();
+        using var host = builder.Build();
+
+        await host.StartAsync();
+        await host.StopAsync();
+
+        Assert.Equal(0, host.Services.GetRequiredService<IOptions<DedupOptions>>().Value.Durability.Replicas);
+    }
+
+    [Fact]
+    public void Durability_WithTheInMemoryStore_IsRefusedNamingTheSetting()
+    {
+        var services = new ServiceCollection().AddLogging().AddDedup(o => o.Durability.Replicas = 1).AddDedupInMemoryStore();
+        using var provider = services.BuildServiceProvider();
+
+        var exception = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<Protocol.IDedupStore>());
+
+        Assert.Contains("Dedup:Durability:Replicas is 1, but the in-memory store", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Durability_BindsFromConfiguration()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Dedup:Durability:Replicas"] = "2",
+            ["Dedup:Durability:Timeout"] = "00:00:00.250",
+            ["Dedup:Durability:AfterClaim"] = "true",
+            ["Dedup:Durability:OnTimeout"] = "Accept",
+        }).Build();
+        var services = new ServiceCollection().AddDedup();
+        services.AddOptions<DedupOptions>().Bind(configuration.GetSection("Dedup"));
+        using var provider = services.BuildServiceProvider();
+
+        var durability = provider.GetRequiredService<IOptions<DedupOptions>>().Value.Durability;
+
+        Assert.Equal((2, TimeSpan.FromMilliseconds(250), true, ReplicationTimeoutPolicy.Accept, 4),
+            (durability.Replicas, durability.Timeout, durability.AfterClaim, durability.OnTimeout, durability.Connections));
     }
 
     [Fact]
