@@ -31,8 +31,6 @@ internal static class RedisScripts
         local key = KEYS[1]
         local owner, fp = ARGV[1], ARGV[2]
         local lease, retention = tonumber(ARGV[3]), tonumber(ARGV[4])
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local v = redis.call('HMGET', key, 's', 'o', 'e', 'd', 'f', 'r', 'k')
         local s, o, e, d, f = v[1], v[2], tonumber(v[3]) or 0, tonumber(v[4]) or 0, v[5]
         local mismatch = f and f ~= '' and fp ~= '' and f ~= fp
@@ -40,6 +38,9 @@ internal static class RedisScripts
           if mismatch then return {5, e, f} end
           return {4, e, v[6] or ''}
         end
+        -- The clock only after a completed record answered: a duplicate costs one call inside the script.
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         if s == 'p' then
           if o == owner then
             redis.call('HSET', key, 'd', now + lease)
