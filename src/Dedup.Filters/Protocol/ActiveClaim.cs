@@ -8,8 +8,9 @@ namespace Dedup.Protocol;
 /// deadline: the start of the last successful claim or renewal call plus the lease (the store's deadline is never
 /// earlier). <see cref="DedupClaim.LeaseLost"/> is cancelled by a timer at that deadline, re-armed by each successful
 /// renewal, when no renewal succeeded in time; by the store answering "lost"; and at
-/// <see cref="DedupOptions.MaxRunTime"/>. A lost claim stops renewing and records nothing: completing it releases
-/// the key instead. Complete and release are fenced by the owner token and epoch.
+/// <see cref="DedupOptions.MaxRunTime"/>. A lost claim stops renewing and records nothing, and it is never released
+/// either: its work may have happened, so its lease is cut and the next copy takes the key over and asks the takeover
+/// check. Complete, release and the cut are fenced by the owner token and epoch.
 /// </summary>
 internal sealed class ActiveClaim : IAsyncDisposable
 {
@@ -60,9 +61,10 @@ internal sealed class ActiveClaim : IAsyncDisposable
         if (IsLost)
         {
             // The work's token was cancelled by the loss, so what it did may be partial, and past the deadline another
-            // owner may hold the key: never record it (issue 9). Give the key back, so the redelivery meets the new
-            // owner or claims the key afresh.
-            await ReleaseKeyAsync().ConfigureAwait(false);
+            // owner may hold the key: never record it (issue 9). Nor release it: a fresh claim would run the work again
+            // without asking the takeover check, and the work may have happened (issue 10). Cut the lease instead, so
+            // the redelivery meets the new owner or takes the key over at once and asks the check.
+            await CutLeaseAsync().ConfigureAwait(false);
             return false;
         }
 
@@ -94,12 +96,12 @@ internal sealed class ActiveClaim : IAsyncDisposable
 
     /// <summary>
     /// Gives the key back after a failure so the message can run again; fenced (only this owner and epoch) and best
-    /// effort: when it fails, the lease expires instead.
+    /// effort: when it fails, the lease expires instead. A lost claim's lease is cut instead (see <see cref="CompleteAsync"/>).
     /// </summary>
     public async Task ReleaseAsync()
     {
         await SettleAsync().ConfigureAwait(false);
-        await ReleaseKeyAsync().ConfigureAwait(false);
+        await GiveBackAsync().ConfigureAwait(false);
     }
 
     /// <summary>
@@ -111,15 +113,7 @@ internal sealed class ActiveClaim : IAsyncDisposable
     public async Task AbandonAsync()
     {
         await SettleAsync().ConfigureAwait(false);
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _store.RenewAsync(Claim.Key, _owner, Claim.Epoch, TimeSpan.FromMilliseconds(1), timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception exception) when (exception is DedupStoreUnavailableException or OperationCanceledException)
-        {
-            DedupLog.ReleaseFailed(_logger, Claim.Key, Claim.Epoch, exception);
-        }
+        await CutLeaseAsync().ConfigureAwait(false);
     }
 
     /// <summary>Stops renewing; a claim that was neither completed nor released (its work threw after a loss, say) is released.</summary>
@@ -130,7 +124,7 @@ internal sealed class ActiveClaim : IAsyncDisposable
         var unsettled = Volatile.Read(ref _settled) == 0;
         await SettleAsync().ConfigureAwait(false);
         if (unsettled)
-            await ReleaseKeyAsync().ConfigureAwait(false);
+            await GiveBackAsync().ConfigureAwait(false);
 
         // Waits for a deadline callback in flight, so none touches the disposed sources.
         await _deadline.DisposeAsync().ConfigureAwait(false);
@@ -145,6 +139,21 @@ internal sealed class ActiveClaim : IAsyncDisposable
         if (!_stop.IsCancellationRequested)
             await _stop.CancelAsync().ConfigureAwait(false);
         await _renewals.ConfigureAwait(false);
+    }
+
+    Task GiveBackAsync() => IsLost ? CutLeaseAsync() : ReleaseKeyAsync();
+
+    async Task CutLeaseAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _store.RenewAsync(Claim.Key, _owner, Claim.Epoch, TimeSpan.FromMilliseconds(1), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is DedupStoreUnavailableException or OperationCanceledException)
+        {
+            DedupLog.ReleaseFailed(_logger, Claim.Key, Claim.Epoch, exception);
+        }
     }
 
     async Task ReleaseKeyAsync()

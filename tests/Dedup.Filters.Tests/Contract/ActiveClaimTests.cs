@@ -111,21 +111,56 @@ public sealed class ActiveClaimTests : IAsyncDisposable
         Assert.True(claim.Claim.LeaseLost.IsCancellationRequested);
     }
 
-    // Item 6: work whose token was cancelled by a lease loss is not recorded; the key is given back.
+    // Item 6: work whose token was cancelled by a lease loss is not recorded. Issue 10: nor released, since the work may
+    // have happened: the lease is cut, so the next copy is a takeover (which asks the takeover check), not a fresh claim.
     [Fact]
-    public async Task CompleteAsync_AfterASignalledLoss_ReleasesInsteadAndReturnsFalse()
+    public async Task CompleteAsync_AfterASignalledLoss_CutsTheLeaseAndReturnsFalse_TheNextCopyTakesOver()
+    {
+        var claim = await LoseWhileTheStoreStillHoldsItAsync();
+
+        var completed = await claim.CompleteAsync("r"u8.ToArray(), default);
+        _time.Advance(TimeSpan.FromMilliseconds(2)); // past the cut lease (1 ms)
+        var next = await _memory.ClaimAsync(_key, "next", "fp", Lease, _options.Retention, default);
+
+        Assert.False(completed);
+        Assert.Equal(ClaimOutcome.TakenOver, next.Outcome);
+        Assert.Equal(claim.Claim.Epoch, next.PreviousEpoch);
+    }
+
+    [Fact]
+    public async Task ReleaseAsync_AfterASignalledLoss_CutsTheLease_TheNextCopyTakesOver()
+    {
+        var claim = await LoseWhileTheStoreStillHoldsItAsync();
+
+        await claim.ReleaseAsync();
+        _time.Advance(TimeSpan.FromMilliseconds(2));
+        var next = await _memory.ClaimAsync(_key, "next", "fp", Lease, _options.Retention, default);
+
+        Assert.Equal(ClaimOutcome.TakenOver, next.Outcome);
+    }
+
+    [Fact]
+    public async Task ReleaseAsync_NotLost_GivesTheKeyBack()
+    {
+        var claim = await ClaimAsync();
+
+        await claim.ReleaseAsync();
+        var next = await _memory.ClaimAsync(_key, "next", "fp", Lease, _options.Retention, default);
+
+        Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
+    }
+
+    /// <summary>Renewals fail past the deadline (Redis unreachable), then the store answers again, still holding the claim.</summary>
+    async Task<ActiveClaim> LoseWhileTheStoreStillHoldsItAsync()
     {
         _store.RenewFailure = _ => new DedupStoreUnavailableException("Redis did not answer in time");
         _store.RenewTakes = _ => TimeSpan.FromSeconds(2.5);
         var claim = await ClaimAsync(storeLease: TimeSpan.FromMinutes(1)); // the store still holds it after the local loss
         _time.Advance(Lease);
         Assert.True(claim.Claim.LeaseLost.IsCancellationRequested);
-
-        var completed = await claim.CompleteAsync("r"u8.ToArray(), default);
-        var next = await _memory.ClaimAsync(_key, "next", "fp", Lease, _options.Retention, default);
-
-        Assert.False(completed);
-        Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
+        _store.RenewFailure = _ => null;
+        _store.RenewTakes = _ => TimeSpan.Zero;
+        return claim;
     }
 
     // Item 7: a hung consumer renewed for ever while its duplicates cycled.
