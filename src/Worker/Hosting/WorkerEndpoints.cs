@@ -2,6 +2,7 @@ using Dedup.Worker.Consumers;
 using Dedup.Worker.Contracts;
 using Dedup.Worker.Settings;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Dedup.Worker.Hosting;
 
@@ -19,6 +20,15 @@ internal static class WorkerEndpoints
         x.AddConsumer<GetQuoteConsumer>();
         x.AddConsumer<ExternalPaymentConsumer>();
     }
+
+    /// <summary>
+    /// Registers the sample consumers' takeover checks: after a crash between a side effect and its completion, the
+    /// ledger answers whether the work happened (README, "Closing the crash window").
+    /// </summary>
+    public static IServiceCollection AddWorkerTakeoverChecks(this IServiceCollection services) => services
+        .AddDedupTakeoverCheck<ChargePayment, PaymentTakeoverCheck>()
+        .AddDedupTakeoverCheck<ExternalPayment, PaymentTakeoverCheck>()
+        .AddDedupTakeoverCheck<GetQuote, GetQuoteTakeoverCheck>();
 
     /// <summary>The dedup options the endpoints need on top of the configured ones.</summary>
     public static void ConfigureDedup(DedupOptions options) =>

@@ -39,6 +39,7 @@ internal static class WorkerServiceCollectionExtensions
         services.AddDedupRedisStore(sp => sp.GetRequiredService<RedisConnections>().Dedup);
         services.AddSingleton<ILedger>(sp => new RedisLedger(
             sp.GetRequiredService<RedisConnections>().Ledger, configuration.Ledger, sp.GetRequiredService<IOptions<DedupOptions>>().Value));
+        services.AddWorkerTakeoverChecks();
 
         services.AddMassTransit(x =>
         {
