@@ -38,6 +38,7 @@ internal static class WorkerEndpoints
     public static void ConfigureWorkerEndpoints(this IBusFactoryConfigurator cfg, IBusRegistrationContext context, WorkerSettings settings)
     {
         cfg.UseDedup(context);
+        cfg.UseWorkerFaultsInsideDedup(context); // test-only (Worker:Faults:PauseBeforeComplete); nothing unless configured
 
         cfg.ReceiveEndpoint(ChargePaymentConsumer.Queue, e =>
         {
