@@ -128,7 +128,9 @@ internal sealed class ProtocolRun
                     allowed.Add(Mismatch(key.Fingerprint, fingerprint) ? ClaimOutcome.Conflict : ClaimOutcome.Duplicate);
                     break;
                 case RecordState.InProgress when key.Token == token:
-                    allowed.Add(ClaimOutcome.Claimed); // the same owner again: its claim stands
+                    // The same owner again: its claim stands, and a takeover still answers TakenOver (so a retried claim
+                    // does not skip the takeover check, issue 10).
+                    allowed.Add(key.PreviousEpoch > 0 ? ClaimOutcome.TakenOver : ClaimOutcome.Claimed);
                     break;
                 case RecordState.InProgress:
                     var (mayBeLive, mayBeExpired) = Liveness(key, at);
@@ -144,9 +146,10 @@ internal sealed class ProtocolRun
             Require(result.Outcome is ClaimOutcome.Duplicate or ClaimOutcome.Conflict, "a completed record answers every claim within the retention");
         Require(allowed.Contains(result.Outcome), $"the claim may answer {string.Join(" or ", allowed)}");
 
-        var reclaim = result.Outcome == ClaimOutcome.Claimed && key.State == RecordState.InProgress && key.Token == token && result.Epoch == key.Epoch;
+        var reclaim = result.Outcome is ClaimOutcome.Claimed or ClaimOutcome.TakenOver && key.State == RecordState.InProgress && key.Token == token && result.Epoch == key.Epoch;
         if (reclaim)
         {
+            Require(result.PreviousEpoch == key.PreviousEpoch, $"a retried claim names the same previous epoch ({key.PreviousEpoch})");
             key.SetLease(at, Lease);
             held!.LocalDeadline = at.Start + Lease;
             watch.Dispose();
@@ -184,11 +187,14 @@ internal sealed class ProtocolRun
                 Require(live.LocalDeadline - Slack <= at.End, $"never two owners with live leases: o{other} holds until {live.LocalDeadline}");
         }
 
+        if (result.Outcome == ClaimOutcome.TakenOver)
+            Require(result.PreviousEpoch == key.Epoch, $"a takeover names the epoch it took the key from ({key.Epoch})");
         if (result.Outcome == ClaimOutcome.Claimed)
             key.DropWaiters(); // the record had expired or was released: no waiter flag survives
         key.State = RecordState.InProgress;
         key.Token = token;
         key.Epoch = result.Epoch;
+        key.PreviousEpoch = result.Outcome == ClaimOutcome.TakenOver ? result.PreviousEpoch : 0;
         key.MaxEpoch = result.Epoch;
         key.Fingerprint = fingerprint;
         key.LeaseSet = at;
@@ -374,6 +380,9 @@ internal sealed class ProtocolRun
         public long Epoch { get; set; }
 
         public long MaxEpoch { get; set; }
+
+        /// <summary>The epoch a takeover took the key from (0 for a fresh claim): a retry of the takeover names it again.</summary>
+        public long PreviousEpoch { get; set; }
 
         public string Fingerprint { get; set; } = string.Empty;
 
