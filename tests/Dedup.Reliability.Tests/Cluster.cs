@@ -71,6 +71,8 @@ public sealed class ReliabilityCluster : IAsyncLifetime
             sb.AppendLine($"|{new string('-', 48)}|{new string('-', 8)}|{new string('-', 8)}|{new string('-', 12)}|{new string('-', 6)}|{new string('-', 9)}|{new string('-', 9)}|--------|");
             foreach (var r in _results)
                 sb.AppendLine($"| {r.Name,-46} | {r.Sent,6} | {r.Unique,6} | {r.Executions,10} | {r.Lost,4} | {r.DuplicateExecutions,7} | {r.AllowedDuplicateExecutions,7} | {(r.Passed ? "yes" : "NO"),-6} |");
+            foreach (var r in _results.Where(r => r.Notes is not null))
+                sb.AppendLine($"{r.Name}: {r.Notes}");
             return sb.ToString();
         }
     }
@@ -85,7 +87,7 @@ public sealed class ReliabilityCluster : IAsyncLifetime
     static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
 }
 
-/// <summary>One scenario's line in summary.json (the issue's schema).</summary>
+/// <summary>One scenario's line in summary.json (the issue's schema; <c>notes</c>: a scenario's own figures, or null).</summary>
 public sealed record ScenarioResult(
     string Name,
     int Sent,
@@ -94,4 +96,5 @@ public sealed record ScenarioResult(
     int Lost,
     long DuplicateExecutions,
     long AllowedDuplicateExecutions,
-    bool Passed);
+    bool Passed,
+    string? Notes = null);

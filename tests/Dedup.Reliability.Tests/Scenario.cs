@@ -11,15 +11,18 @@ namespace Dedup.Reliability.Tests;
 
 /// <summary>
 /// One scenario: its own RabbitMQ virtual host and dedup Redis, the worker processes it starts, the producer, and the
-/// checker. Every message carries the header <c>x-test-id</c> (the payment id, or a name for bad input), so an id is
-/// accounted for by the ledger (<c>HGET ledger:&lt;scenario&gt;:payments &lt;id&gt;</c>) or by the error queue.
+/// checker. Every message carries the header <c>x-test-id</c> (the payment or quote id, or a name for bad input), so an
+/// id is accounted for by the ledger (<c>GET ledger:&lt;scenario&gt;:{&lt;id&gt;}:payment</c>, or <c>:quote</c>) or by the
+/// error queue.
 /// </summary>
 public sealed class Scenario : IAsyncDisposable
 {
     public const string Payments = "payments";
     public const string External = "external-payments";
+    public const string Quotes = "quotes";
     const string TestIdHeader = "x-test-id";
-    static readonly string[] ErrorQueues = [Payments + "_error", External + "_error"];
+    static readonly string[] WorkQueues = [Payments, External, Quotes];
+    static readonly string[] ErrorQueues = [Payments + "_error", External + "_error", Quotes + "_error"];
 
     readonly ReliabilityCluster _cluster;
     readonly ITestOutputHelper _output;
@@ -55,6 +58,12 @@ public sealed class Scenario : IAsyncDisposable
     public RabbitMqServer RabbitMq => _cluster.RabbitMq;
 
     public IReadOnlyList<WorkerProcess> Workers => _workers;
+
+    /// <summary>Messages published so far (copies included).</summary>
+    public int Sent => Volatile.Read(ref _sent);
+
+    /// <summary>Every id the scenario expects to be accounted for.</summary>
+    public IReadOnlyCollection<string> ExpectedIds => [.. _expected.Keys];
 
     /// <summary>Settings every worker gets; a test overrides some per worker.</summary>
     public Dictionary<string, string> Defaults { get; } = new(StringComparer.Ordinal);
@@ -230,12 +239,56 @@ public sealed class Scenario : IAsyncDisposable
         await PublishAsync(queue, body, testId, configure ?? (_ => { }));
     }
 
-    void Expect(string testId, long allowedDuplicates, bool expectError = false) =>
-        _expected.AddOrUpdate(testId, new Expectation(allowedDuplicates, expectError),
+    /// <summary>
+    /// Sends a GetQuote request in a MassTransit envelope to the quotes queue, as a requester would: a retry is a copy
+    /// with the same <paramref name="messageId"/> (the dedup key) and its own <paramref name="requestId"/>, answered at
+    /// <paramref name="responseAddress"/>.
+    /// </summary>
+    public async Task SendQuoteRequestAsync(string quoteId, Guid messageId, Guid requestId, Uri responseAddress)
+    {
+        Expect(quoteId, 0, counter: LedgerCounter.Quote);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
+        {
+            ["messageId"] = messageId.ToString(),
+            ["requestId"] = requestId.ToString(),
+            ["conversationId"] = Guid.NewGuid().ToString(),
+            ["responseAddress"] = responseAddress.ToString(),
+            ["messageType"] = new[] { "urn:message:Dedup.Worker.Contracts:GetQuote" },
+            ["message"] = new { quoteId, product = "widget", quantity = 3 },
+            ["sentTime"] = DateTime.UtcNow.ToString("O"),
+            ["headers"] = new Dictionary<string, object>(),
+        });
+        await PublishAsync(Quotes, body, quoteId, props => props.MessageId = messageId.ToString());
+    }
+
+    /// <summary>
+    /// Declares a reply queue (with the fanout exchange of the same name MassTransit sends a response to) and records
+    /// every reply that arrives; returns it with the address to put in a request's ResponseAddress.
+    /// </summary>
+    public async Task<ReplyRecorder> ListenForRepliesAsync(string queue)
+    {
+        var channel = await _amqp.CreateChannelAsync();
+        await channel.ExchangeDeclareAsync(queue, ExchangeType.Fanout, durable: true, autoDelete: false);
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+        await channel.QueueBindAsync(queue, queue, string.Empty);
+        var address = new Uri($"rabbitmq://{RabbitMq.Host}:{RabbitMq.Port}/{VirtualHost}/{queue}");
+        var recorder = new ReplyRecorder(address, channel);
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) =>
+        {
+            recorder.Record(delivery.Body.Span);
+            return Task.CompletedTask;
+        };
+        await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
+        return recorder;
+    }
+
+    void Expect(string testId, long allowedDuplicates, bool expectError = false, LedgerCounter counter = LedgerCounter.Payment) =>
+        _expected.AddOrUpdate(testId, new Expectation(allowedDuplicates, expectError, counter),
             (_, e) => e with { AllowedDuplicates = Math.Max(e.AllowedDuplicates, allowedDuplicates) });
 
     public void AllowDuplicate(string testId, long count) =>
-        _expected.AddOrUpdate(testId, new Expectation(count, false), (_, e) => e with { AllowedDuplicates = count });
+        _expected.AddOrUpdate(testId, new Expectation(count, false, LedgerCounter.Payment), (_, e) => e with { AllowedDuplicates = count });
 
     async Task PublishAsync(string queue, byte[] body, string testId, Action<BasicProperties> configure)
     {
@@ -260,20 +313,33 @@ public sealed class Scenario : IAsyncDisposable
         ["headers"] = new Dictionary<string, object>(),
     });
 
-    /// <summary>How many times the ledger recorded each payment.</summary>
+    /// <summary>
+    /// How many times the ledger recorded each expected id that ran (ids that never ran are absent): one <c>GET</c> per
+    /// id, pipelined, since the ledger keeps its keys per id (<c>&lt;prefix&gt;{&lt;id&gt;}:payment</c> or <c>:quote</c>).
+    /// </summary>
     public async Task<Dictionary<string, long>> LedgerCountsAsync()
     {
-        var entries = await _cluster.Ledger.GetDatabase().HashGetAllAsync(LedgerPrefix + "payments");
-        return entries.ToDictionary(e => (string)e.Name!, e => (long)e.Value, StringComparer.OrdinalIgnoreCase);
+        var db = _cluster.Ledger.GetDatabase();
+        var expected = _expected.ToArray();
+        var values = await Task.WhenAll(expected.Select(e => db.StringGetAsync(LedgerKey(e.Key, e.Value.Counter == LedgerCounter.Quote ? "quote" : "payment"))));
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            if (!values[i].IsNull)
+                counts[expected[i].Key] = (long)values[i];
+        }
+
+        return counts;
     }
 
-    /// <summary>The ledger's entries (JSON) for one payment, oldest first.</summary>
+    /// <summary>The ledger's entries (JSON) for one payment, oldest first (<c>LRANGE &lt;prefix&gt;{&lt;id&gt;}:entries</c>).</summary>
     public async Task<List<JsonElement>> LedgerEntriesAsync(string paymentId)
     {
-        var all = await _cluster.Ledger.GetDatabase().ListRangeAsync(LedgerPrefix + "entries");
-        return [.. all.Select(v => JsonDocument.Parse((string)v!).RootElement)
-            .Where(e => string.Equals(e.GetProperty("paymentId").GetString(), paymentId, StringComparison.OrdinalIgnoreCase))];
+        var all = await _cluster.Ledger.GetDatabase().ListRangeAsync(LedgerKey(paymentId, "entries"));
+        return [.. all.Select(v => JsonDocument.Parse((string)v!).RootElement)];
     }
+
+    string LedgerKey(string id, string what) => $"{LedgerPrefix}{{{id}}}:{what}";
 
     /// <summary>Messages in a queue (ready plus unacknowledged), from rabbitmqctl.</summary>
     public async Task<long> QueueDepthAsync(params string[] queues)
@@ -343,11 +409,11 @@ public sealed class Scenario : IAsyncDisposable
             await CollectErrorsAsync();
             var counts = await LedgerCountsAsync();
             var open = _expected.Keys.Count(id => counts.GetValueOrDefault(id) == 0 && !_errors.ContainsKey(id));
-            if (open == 0 && await QueueDepthAsync(Payments, External) == 0)
+            if (open == 0 && await QueueDepthAsync(WorkQueues) == 0)
                 break;
             if (DateTime.UtcNow > deadline)
             {
-                Log($"drain timed out: {open} ids neither ran nor failed; queues {await QueueDepthAsync(Payments, External)}");
+                Log($"drain timed out: {open} ids neither ran nor failed; queues {await QueueDepthAsync(WorkQueues)}");
                 break;
             }
 
@@ -381,8 +447,11 @@ public sealed class Scenario : IAsyncDisposable
         return n;
     }
 
-    /// <summary>Accounts for every id, records the scenario's line in the summary, and asserts it passed.</summary>
-    public async Task<ScenarioResult> FinishAsync(bool checkNoClaimInProgress = true)
+    /// <summary>
+    /// Accounts for every id, records the scenario's line in the summary (with <paramref name="notes"/>, the scenario's
+    /// own figures), and asserts it passed.
+    /// </summary>
+    public async Task<ScenarioResult> FinishAsync(bool checkNoClaimInProgress = true, string? notes = null)
     {
         var counts = await LedgerCountsAsync();
         long executions = 0, duplicates = 0, allowed = 0;
@@ -419,7 +488,7 @@ public sealed class Scenario : IAsyncDisposable
         foreach (var id in lost)
             _failures.Add($"{id} lost: it neither ran nor reached an error queue");
 
-        var result = new ScenarioResult(Name, _sent, _expected.Count, executions, lost.Count, duplicates, allowed, _failures.Count == 0);
+        var result = new ScenarioResult(Name, _sent, _expected.Count, executions, lost.Count, duplicates, allowed, _failures.Count == 0, notes);
         _cluster.Record(result);
         Log($"{Name}: sent={result.Sent} unique={result.Unique} executions={result.Executions} lost={result.Lost} duplicateExecutions={result.DuplicateExecutions} allowed={result.AllowedDuplicateExecutions} passed={result.Passed}");
         if (!result.Passed)
@@ -464,5 +533,11 @@ public sealed class Scenario : IAsyncDisposable
         }
     }
 
-    sealed record Expectation(long AllowedDuplicates, bool ExpectError);
+    enum LedgerCounter
+    {
+        Payment,
+        Quote,
+    }
+
+    sealed record Expectation(long AllowedDuplicates, bool ExpectError, LedgerCounter Counter);
 }

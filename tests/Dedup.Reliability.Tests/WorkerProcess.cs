@@ -7,6 +7,7 @@ namespace Dedup.Reliability.Tests;
 /// <summary>A worker process: <c>dotnet Dedup.Worker.dll</c> with settings in its environment; every output line is kept.</summary>
 public sealed partial class WorkerProcess : IAsyncDisposable
 {
+    public const int SigKill = 9;
     public const int SigTerm = 15;
     public const int SigCont = 18;
     public const int SigStop = 19;

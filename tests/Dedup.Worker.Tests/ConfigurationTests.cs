@@ -20,6 +20,7 @@ public sealed class ConfigurationTests(WorkerServers servers)
     [InlineData("Dedup__InFlight", "Sometimes", "Dedup:InFlight")]
     [InlineData("Worker__ConsumerStopTimeout", "00:01:00", "Worker:ConsumerStopTimeout")]
     [InlineData("Telemetry__Exporter", "Zipkin", "Telemetry:Exporter")]
+    [InlineData("Ledger__Retention", "00:00:10", "Ledger:Retention")]
     public async Task InvalidSetting_ExitsWithCode2_NamingTheSetting(string variable, string value, string setting)
     {
         await using var worker = await WorkerProcess.RunAsync(new Dictionary<string, string> { [variable] = value }, Exit);

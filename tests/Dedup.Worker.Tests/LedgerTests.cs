@@ -37,7 +37,7 @@ public sealed class LedgerTests(WorkerServers servers)
             var ids = payments.Select(p => p.Payment.PaymentId.ToString()).ToList();
             var executions = await scope.SettledExecutionsAsync(ids, "payments", Settle);
             Assert.All(executions, n => Assert.Equal(1, n));
-            Assert.Equal(ids.Count, (await scope.LedgerEntriesAsync()).Count);
+            Assert.Equal(ids.Count, (await scope.LedgerEntriesAsync(ids)).Count);
         }
         finally
         {
@@ -71,7 +71,7 @@ public sealed class LedgerTests(WorkerServers servers)
 
         var executions = await scope.SettledExecutionsAsync([.. payments.Select(p => p.Id)], "external-payments", Settle);
         Assert.All(executions, n => Assert.Equal(1, n));
-        var entries = await scope.LedgerEntriesAsync();
+        var entries = await scope.LedgerEntriesAsync(payments.Select(p => p.Id));
         Assert.Equal(
             payments.Select(p => $"{p.Id} {p.MessageId}").Order(),
             entries.Select(e => $"{e.GetProperty("paymentId").GetString()} {e.GetProperty("messageId").GetString()}").Order());
@@ -119,7 +119,7 @@ public sealed class LedgerTests(WorkerServers servers)
             var executions = await scope.SettledExecutionsAsync(ids, "payments", Settle);
             Assert.All(executions, n => Assert.Equal(1, n));
 
-            var entries = await scope.LedgerEntriesAsync();
+            var entries = await scope.LedgerEntriesAsync(ids);
             Assert.Equal(ids.Count, entries.Count);
             var writers = entries.Select(e => e.GetProperty("worker").GetString()).Distinct().Count();
             Assert.True(writers >= 2, $"Only {writers} of the three workers ran payments; the test did not exercise scale-out.");

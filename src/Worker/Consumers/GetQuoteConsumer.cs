@@ -7,8 +7,9 @@ namespace Dedup.Worker.Consumers;
 
 /// <summary>
 /// Prices a quote and replies with <see cref="QuoteIssued"/> (request/response). Each execution draws a new
-/// <see cref="QuoteIssued.QuoteNumber"/> and is counted in the ledger, so a duplicate that got the original reply
-/// replayed shows the original's number and no second execution.
+/// <see cref="QuoteIssued.QuoteNumber"/> and records the whole reply in the ledger, fenced by the claim's epoch, before
+/// it responds: a duplicate gets the original reply replayed by the filter, and a takeover after this owner died gets it
+/// from the ledger (its takeover check), so a requester never sees two quote numbers for one request.
 /// </summary>
 public sealed class GetQuoteConsumer : IConsumer<GetQuote>
 {
@@ -31,13 +32,18 @@ public sealed class GetQuoteConsumer : IConsumer<GetQuote>
     public async Task Consume(ConsumeContext<GetQuote> context)
     {
         var request = context.Message;
+        if (string.IsNullOrWhiteSpace(request.QuoteId))
+            throw new InvalidOperationException("The quote request has no quoteId; send GetQuote { quoteId, product, quantity } with a quoteId.");
         if (_settings.QuoteWorkTime > TimeSpan.Zero)
             await Task.Delay(_settings.QuoteWorkTime, context.CancellationToken);
 
         // A stable price per product (string.GetHashCode differs per process).
         var unitPrice = 1m + request.Product.Sum(c => (int)c) % 10_000 / 100m;
+        var quote = new QuoteIssued(request.QuoteId, unitPrice * request.Quantity, Random.Shared.NextInt64(1, long.MaxValue), _time.GetUtcNow());
+
+        // The last point to give up: once the quote is in the ledger it has been issued, and a takeover replays it.
         context.CancellationToken.ThrowIfCancellationRequested();
-        await _ledger.RecordQuoteAsync(request.QuoteId, context.Fence(), CancellationToken.None);
-        await context.RespondAsync(new QuoteIssued(request.QuoteId, unitPrice * request.Quantity, Random.Shared.NextInt64(1, long.MaxValue), _time.GetUtcNow()));
+        await _ledger.RecordQuoteAsync(quote, context.Fence(), CancellationToken.None);
+        await context.RespondAsync(quote);
     }
 }

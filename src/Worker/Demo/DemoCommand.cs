@@ -50,6 +50,7 @@ internal static class DemoCommand
         var worker = new WorkerSettings { PaymentWorkTime = TimeSpan.FromMilliseconds(2), QuoteWorkTime = TimeSpan.FromMilliseconds(1), ConcurrentMessageLimit = 32, PrefetchCount = 64 };
         builder.Services.AddSingleton(worker);
         builder.Services.AddSingleton<ILedger, InMemoryLedger>();
+        builder.Services.AddWorkerTakeoverChecks();
         builder.Services.AddDedup(o =>
         {
             WorkerEndpoints.ConfigureDedup(o);

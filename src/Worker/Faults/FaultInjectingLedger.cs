@@ -1,3 +1,4 @@
+using Dedup.Worker.Contracts;
 using Dedup.Worker.Ledger;
 
 namespace Dedup.Worker.Faults;
@@ -26,8 +27,14 @@ internal sealed class FaultInjectingLedger(ILedger inner, FaultSettings faults) 
         }
     }
 
-    public Task RecordQuoteAsync(string quoteId, Fence fence, CancellationToken cancellationToken) =>
-        inner.RecordQuoteAsync(quoteId, fence, cancellationToken);
+    public Task RecordQuoteAsync(QuoteIssued quote, Fence fence, CancellationToken cancellationToken) =>
+        inner.RecordQuoteAsync(quote, fence, cancellationToken);
+
+    public Task<FenceCheck> TakeOverPaymentAsync(string paymentId, Fence fence, CancellationToken cancellationToken) =>
+        inner.TakeOverPaymentAsync(paymentId, fence, cancellationToken);
+
+    public Task<FenceCheck> TakeOverQuoteAsync(string quoteId, Fence fence, CancellationToken cancellationToken) =>
+        inner.TakeOverQuoteAsync(quoteId, fence, cancellationToken);
 
     public Task<IReadOnlyList<long>> PaymentExecutionsAsync(IReadOnlyList<string> paymentIds, CancellationToken cancellationToken) =>
         inner.PaymentExecutionsAsync(paymentIds, cancellationToken);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Dedup.Worker.Contracts;
 using Dedup.Worker.Faults;
 using Dedup.Worker.Ledger;
 using MassTransit;
@@ -19,6 +20,13 @@ namespace Dedup.Worker.Faults
             Process.GetCurrentProcess().Kill();
             Thread.Sleep(Timeout.Infinite);
         }
+
+        /// <summary>The payment id or quote id a message is about (what <see cref="FaultSettings.PaymentId"/> names).</summary>
+        public static string? TargetOf(ConsumeContext context) =>
+            context.TryGetMessage<ChargePayment>(out var charge) ? charge.Message.PaymentId.ToString()
+            : context.TryGetMessage<ExternalPayment>(out var external) ? external.Message.PaymentId
+            : context.TryGetMessage<GetQuote>(out var quote) ? quote.Message.QuoteId
+            : null;
 
         /// <summary>Writes a marker line to standard output at once.</summary>
         public static void Mark(string text, string prefix = "fault-hook")
@@ -47,7 +55,7 @@ namespace Dedup.Worker.Hosting
             if (!faults.Enabled)
                 return builder;
 
-            FaultInjection.Mark($"test-only faults on: Kill={faults.Kill} PaymentId={faults.PaymentId} PauseAfterSideEffect={faults.PauseAfterSideEffect} LogOutcomes={faults.LogOutcomes}");
+            FaultInjection.Mark($"test-only faults on: Kill={faults.Kill} PaymentId={faults.PaymentId} PauseAfterSideEffect={faults.PauseAfterSideEffect} PauseBeforeComplete={faults.PauseBeforeComplete} LogOutcomes={faults.LogOutcomes}");
             var services = builder.Services;
             services.AddSingleton(faults);
             var ledger = services.LastOrDefault(d => d.ServiceType == typeof(ILedger))
@@ -67,6 +75,16 @@ namespace Dedup.Worker.Hosting
         {
             if (context.GetService<FaultSettings>() is { Kill: KillPoint.AfterComplete } faults)
                 cfg.AddPrePipeSpecification(new FilterPipeSpecification<ConsumeContext>(new KillAfterCompleteFilter(faults)));
+        }
+
+        /// <summary>
+        /// Adds the pause-before-complete filter (when configured). Call it after <c>UseDedup</c>: a pre-pipe filter added
+        /// then runs inside dedup's commit filter, so it pauses after the consumers returned and before the completion.
+        /// </summary>
+        public static void UseWorkerFaultsInsideDedup(this IBusFactoryConfigurator cfg, IRegistrationContext context)
+        {
+            if (context.GetService<FaultSettings>() is { PauseBeforeComplete.Ticks: > 0 } faults)
+                cfg.AddPrePipeSpecification(new FilterPipeSpecification<ConsumeContext>(new PauseBeforeCompleteFilter(faults)));
         }
 
         static ILedger Inner(IServiceProvider provider, ServiceDescriptor descriptor) =>

@@ -1,4 +1,3 @@
-using Dedup.Worker.Contracts;
 using MassTransit;
 
 namespace Dedup.Worker.Faults;
@@ -13,11 +12,9 @@ internal sealed class KillAfterCompleteFilter(FaultSettings faults) : IFilter<Co
     {
         await next.Send(context).ConfigureAwait(false);
 
-        var paymentId = context.TryGetMessage<ChargePayment>(out var charge) ? charge.Message.PaymentId.ToString()
-            : context.TryGetMessage<ExternalPayment>(out var external) ? external.Message.PaymentId
-            : null;
-        if (faults.Matches(paymentId))
-            FaultInjection.Die($"after the completion of payment {paymentId}, before the ack");
+        var id = FaultInjection.TargetOf(context);
+        if (faults.Matches(id))
+            FaultInjection.Die($"after the completion of {id}, before the ack");
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("fault-kill-after-complete");

@@ -2,6 +2,7 @@ using Dedup.Worker.Consumers;
 using Dedup.Worker.Contracts;
 using Dedup.Worker.Settings;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Dedup.Worker.Hosting;
 
@@ -20,6 +21,15 @@ internal static class WorkerEndpoints
         x.AddConsumer<ExternalPaymentConsumer>();
     }
 
+    /// <summary>
+    /// Registers the sample consumers' takeover checks: after a crash between a side effect and its completion, the
+    /// ledger answers whether the work happened (README, "Closing the crash window").
+    /// </summary>
+    public static IServiceCollection AddWorkerTakeoverChecks(this IServiceCollection services) => services
+        .AddDedupTakeoverCheck<ChargePayment, PaymentTakeoverCheck>()
+        .AddDedupTakeoverCheck<ExternalPayment, PaymentTakeoverCheck>()
+        .AddDedupTakeoverCheck<GetQuote, GetQuoteTakeoverCheck>();
+
     /// <summary>The dedup options the endpoints need on top of the configured ones.</summary>
     public static void ConfigureDedup(DedupOptions options) =>
         options.KeyFromContext<ExternalPayment>((ConsumeContext<ExternalPayment> context) => AmqpMessageId.Key(context));
@@ -28,6 +38,7 @@ internal static class WorkerEndpoints
     public static void ConfigureWorkerEndpoints(this IBusFactoryConfigurator cfg, IBusRegistrationContext context, WorkerSettings settings)
     {
         cfg.UseDedup(context);
+        cfg.UseWorkerFaultsInsideDedup(context); // test-only (Worker:Faults:PauseBeforeComplete); nothing unless configured
 
         cfg.ReceiveEndpoint(ChargePaymentConsumer.Queue, e =>
         {

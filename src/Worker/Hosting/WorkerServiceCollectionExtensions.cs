@@ -5,6 +5,7 @@ using Dedup.Worker.Settings;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Dedup.Worker.Hosting;
 
@@ -37,7 +38,8 @@ internal static class WorkerServiceCollectionExtensions
         WorkerConfiguration.BindDedup(services, builder.Configuration);
         services.AddDedupRedisStore(sp => sp.GetRequiredService<RedisConnections>().Dedup);
         services.AddSingleton<ILedger>(sp => new RedisLedger(
-            sp.GetRequiredService<RedisConnections>().Ledger, configuration.Ledger.KeyPrefix, configuration.Ledger.MaxEntries));
+            sp.GetRequiredService<RedisConnections>().Ledger, configuration.Ledger, sp.GetRequiredService<IOptions<DedupOptions>>().Value));
+        services.AddWorkerTakeoverChecks();
 
         services.AddMassTransit(x =>
         {

@@ -1,53 +1,42 @@
 using System.Text.Json;
+using Dedup.Worker.Contracts;
+using Dedup.Worker.Settings;
 using StackExchange.Redis;
 
 namespace Dedup.Worker.Ledger;
 
 /// <summary>
-/// The ledger in Redis, under <c>Ledger:KeyPrefix</c> (default <c>ledger:</c>):
-/// <list type="table">
-/// <item><term><c>ledger:payments</c></term><description>hash: payment id → executions (<c>HGET ledger:payments &lt;paymentId&gt;</c>)</description></item>
-/// <item><term><c>ledger:entries</c></term><description>list of JSON entries, newest last, capped at <c>Ledger:MaxEntries</c></description></item>
-/// <item><term><c>ledger:quotes</c></term><description>hash: quote id → executions</description></item>
-/// <item><term><c>ledger:fences</c></term><description>hash: dedup key → highest epoch that wrote</description></item>
-/// </list>
-/// Each write is one script: it checks the fence, then counts and appends, atomically.
+/// The ledger in Redis, Redis-Cluster-safe and bounded (issues 10 and 11): keys per payment and per quote under one hash
+/// tag each (<see cref="LedgerKeys"/>), so each write and each takeover check is one single-slot script
+/// (<see cref="LedgerScripts"/>) and reads are single-key commands, pipelined. Every key has a TTL: the business data
+/// <c>Ledger:Retention</c>, a fence the life of the dedup record it guards (<see cref="FenceLifetime"/>).
 /// </summary>
 internal sealed class RedisLedger : ILedger
 {
-    // KEYS: fences, counts, entries (may be the counts key again for quotes). ARGV: dedup key, epoch, id, entry, max entries.
-    // An epoch lower than the stored one is a stale owner (taken over): rejected with the stored epoch.
-    const string WriteScript = """
-        if ARGV[1] ~= '' then
-          local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-          if tonumber(ARGV[2]) < stored then return -stored end
-          redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-        end
-        local n = redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
-        if ARGV[4] ~= '' then
-          redis.call('RPUSH', KEYS[3], ARGV[4])
-          redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
-        end
-        return n
-        """;
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     readonly IDatabase _db;
-    readonly RedisKey _fences;
-    readonly RedisKey _payments;
-    readonly RedisKey _entries;
-    readonly RedisKey _quotes;
+    readonly LedgerKeys _keys;
+    readonly long _dataTtl;
+    readonly long _fenceTtl;
     readonly int _maxEntries;
     readonly string _worker = $"{Environment.MachineName}/{Environment.ProcessId}";
 
-    public RedisLedger(IConnectionMultiplexer connection, string keyPrefix, int maxEntries)
+    public RedisLedger(IConnectionMultiplexer connection, LedgerSettings settings, DedupOptions dedup)
     {
         _db = connection.GetDatabase();
-        _fences = keyPrefix + "fences";
-        _payments = keyPrefix + "payments";
-        _entries = keyPrefix + "entries";
-        _quotes = keyPrefix + "quotes";
-        _maxEntries = maxEntries;
+        _keys = new LedgerKeys(settings.KeyPrefix);
+        _dataTtl = (long)settings.Retention.TotalMilliseconds;
+        _fenceTtl = (long)FenceLifetime(dedup).TotalMilliseconds;
+        _maxEntries = settings.MaxEntries;
     }
+
+    /// <summary>
+    /// How long a fence lives after its last write or check: at least as long as the dedup record it guards, or a
+    /// takeover of that record would find no fence and run the work again. The record lives <c>Dedup:Retention</c> from
+    /// its completion, which comes at most <c>Dedup:MaxRunTime</c> (and a lease or two to settle) after the write.
+    /// </summary>
+    public static TimeSpan FenceLifetime(DedupOptions dedup) => dedup.Retention + dedup.MaxRunTime + 2 * dedup.Lease;
 
     public Task RecordPaymentAsync(PaymentEntry entry, CancellationToken cancellationToken)
     {
@@ -63,35 +52,59 @@ internal sealed class RedisLedger : ILedger
             worker = _worker,
             at = DateTimeOffset.UtcNow,
         });
-        return WriteAsync(_payments, _entries, entry.PaymentId, json, entry.Fence);
+        return WriteAsync(_keys.Payment(entry.PaymentId), _keys.Entries(entry.PaymentId), entry.PaymentId, entry.Fence, json, string.Empty);
     }
 
-    public Task RecordQuoteAsync(string quoteId, Fence fence, CancellationToken cancellationToken) =>
-        WriteAsync(_quotes, _quotes, quoteId, string.Empty, fence);
+    public Task RecordQuoteAsync(QuoteIssued quote, Fence fence, CancellationToken cancellationToken)
+    {
+        var counter = _keys.Quote(quote.QuoteId);
+        return WriteAsync(counter, counter, quote.QuoteId, fence, string.Empty, JsonSerializer.Serialize(quote, Json));
+    }
+
+    public async Task<FenceCheck> TakeOverPaymentAsync(string paymentId, Fence fence, CancellationToken cancellationToken)
+    {
+        var (applied, _) = await TakeOverAsync(paymentId, fence);
+        return new FenceCheck(applied);
+    }
+
+    public async Task<FenceCheck> TakeOverQuoteAsync(string quoteId, Fence fence, CancellationToken cancellationToken)
+    {
+        var (applied, reply) = await TakeOverAsync(quoteId, fence);
+        return new FenceCheck(applied, applied > 0 && reply.Length > 0 ? JsonSerializer.Deserialize<QuoteIssued>(reply, Json) : null);
+    }
 
     public Task<IReadOnlyList<long>> PaymentExecutionsAsync(IReadOnlyList<string> paymentIds, CancellationToken cancellationToken) =>
-        CountsAsync(_payments, paymentIds);
+        CountsAsync(paymentIds, _keys.Payment);
 
     public Task<IReadOnlyList<long>> QuoteExecutionsAsync(IReadOnlyList<string> quoteIds, CancellationToken cancellationToken) =>
-        CountsAsync(_quotes, quoteIds);
+        CountsAsync(quoteIds, _keys.Quote);
 
-    async Task WriteAsync(RedisKey counts, RedisKey entries, string id, string entry, Fence fence)
+    async Task WriteAsync(RedisKey counter, RedisKey entries, string id, Fence fence, string entry, string reply)
     {
-        var result = (long)await _db.ScriptEvaluateAsync(WriteScript,
-            [_fences, counts, entries],
-            [fence.Key ?? string.Empty, fence.Epoch, id, entry, _maxEntries]);
+        var result = (long)await _db.ScriptEvaluateAsync(LedgerScripts.Write,
+            [fence.IsFenced ? _keys.Fence(id, fence.Key) : counter, counter, entries],
+            [fence.IsFenced ? (RedisValue)fence.Epoch : RedisValue.EmptyString, _fenceTtl, _dataTtl, entry, _maxEntries, reply]);
         if (result < 0)
-            throw new StaleEpochException(fence.Key!, fence.Epoch, -result);
+            throw new StaleEpochException(fence.Key, fence.Epoch, -result);
     }
 
-    async Task<IReadOnlyList<long>> CountsAsync(RedisKey hash, IReadOnlyList<string> ids)
+    async Task<(long Applied, string Reply)> TakeOverAsync(string id, Fence fence)
+    {
+        if (!fence.IsFenced)
+            throw new ArgumentException("A takeover check needs the dedup key and the new owner's epoch.", nameof(fence));
+        var reply = (RedisResult[])(await _db.ScriptEvaluateAsync(LedgerScripts.TakeOver, [_keys.Fence(id, fence.Key)], [fence.Epoch, _fenceTtl]))!;
+        return ((long)reply[0], (string?)reply[1] ?? string.Empty);
+    }
+
+    // One GET per id, pipelined on the connection: single-key commands, so each goes to its own slot on a cluster.
+    async Task<IReadOnlyList<long>> CountsAsync(IReadOnlyList<string> ids, Func<string, RedisKey> key)
     {
         var counts = new long[ids.Count];
         const int batch = 1000;
         for (var start = 0; start < ids.Count; start += batch)
         {
-            var fields = ids.Skip(start).Take(batch).Select(id => (RedisValue)id).ToArray();
-            var values = await _db.HashGetAsync(hash, fields);
+            var reads = ids.Skip(start).Take(batch).Select(id => _db.StringGetAsync(key(id))).ToArray();
+            var values = await Task.WhenAll(reads);
             for (var i = 0; i < values.Length; i++)
                 counts[start + i] = values[i].IsNull ? 0 : (long)values[i];
         }

@@ -88,7 +88,7 @@ internal static class TrafficCommand
         }
 
         await using var _ = amqp;
-        ILedger ledger = new RedisLedger(redis.Ledger, configuration.Ledger.KeyPrefix, configuration.Ledger.MaxEntries);
+        ILedger ledger = new RedisLedger(redis.Ledger, configuration.Ledger, new DedupOptions()); // reads only: no fence is written
         var replies = new ReplyRecorder();
         var bus = host.Services.GetRequiredService<IBus>();
         bus.ConnectHandler<QuoteIssued>(replies.Record);

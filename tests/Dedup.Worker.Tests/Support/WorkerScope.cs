@@ -72,18 +72,20 @@ internal sealed class WorkerScope : IAsyncDisposable
         Password = _servers.RabbitMq.Password,
     }.CreateConnectionAsync();
 
-    /// <summary>Executions per payment id, from <c>HGET &lt;prefix&gt;payments &lt;id&gt;</c> (0 when it never ran).</summary>
+    /// <summary>Executions per payment id, from <c>GET &lt;prefix&gt;{&lt;id&gt;}:payment</c> (0 when it never ran), one pipelined read per id.</summary>
     public async Task<long[]> PaymentExecutionsAsync(IEnumerable<string> paymentIds)
     {
-        var values = await _redis.GetDatabase().HashGetAsync(LedgerPrefix + "payments", [.. paymentIds.Select(id => (RedisValue)id)]);
+        var db = _redis.GetDatabase();
+        var values = await Task.WhenAll(paymentIds.Select(id => db.StringGetAsync($"{LedgerPrefix}{{{id}}}:payment")));
         return [.. values.Select(v => v.IsNull ? 0L : (long)v)];
     }
 
-    /// <summary>The ledger's entries (<c>LRANGE &lt;prefix&gt;entries 0 -1</c>).</summary>
-    public async Task<IReadOnlyList<JsonElement>> LedgerEntriesAsync()
+    /// <summary>The ledger's entries of these payments (<c>LRANGE &lt;prefix&gt;{&lt;id&gt;}:entries 0 -1</c> each).</summary>
+    public async Task<IReadOnlyList<JsonElement>> LedgerEntriesAsync(IEnumerable<string> paymentIds)
     {
-        var entries = await _redis.GetDatabase().ListRangeAsync(LedgerPrefix + "entries");
-        return [.. entries.Select(e => JsonDocument.Parse(e.ToString()).RootElement)];
+        var db = _redis.GetDatabase();
+        var lists = await Task.WhenAll(paymentIds.Select(id => db.ListRangeAsync($"{LedgerPrefix}{{{id}}}:entries")));
+        return [.. lists.SelectMany(entries => entries).Select(e => JsonDocument.Parse(e.ToString()).RootElement)];
     }
 
     /// <summary>Messages a consumer holds without having acknowledged them (<c>rabbitmqctl list_queues messages_unacknowledged</c>).</summary>
