@@ -53,7 +53,7 @@ internal static partial class DedupLog
     [LoggerMessage(EventId = 16, Level = LogLevel.Debug, Message = "Duplicate of {Key} answered with the recorded fault")]
     public static partial void FaultReplayed(ILogger logger, string key);
 
-    [LoggerMessage(EventId = 17, Level = LogLevel.Warning, Message = "Claim on {Key} taken over at epoch {Epoch}: the takeover check found the work of epoch {PreviousEpoch} applied; completed without running it again (recovered)")]
+    [LoggerMessage(EventId = 17, Level = LogLevel.Warning, Message = "Claim on {Key} at epoch {Epoch}: the takeover check found the work of epoch {PreviousEpoch} applied; completed without running it again (recovered)")]
     public static partial void Recovered(ILogger logger, string key, long epoch, long previousEpoch);
 
     [LoggerMessage(EventId = 18, Level = LogLevel.Error, Message = "The takeover check for {Key} (epoch {Epoch}) failed; nothing ran, the claim is abandoned so the redelivery asks again")]

@@ -71,7 +71,7 @@ internal sealed class DedupExecutor : IDedupExecutor
             cancellationToken.ThrowIfCancellationRequested();
         }
 
-        if (verifyTakeover is not null && acquisition.Result.Outcome == ClaimOutcome.TakenOver)
+        if (verifyTakeover is not null && acquisition.Result.MayFollowWork)
         {
             var takeover = new DedupTakeover(storeKey, acquisition.Result.PreviousEpoch, claim.Claim.Epoch);
             var recovered = await _coordinator.VerifyTakeoverAsync(claim, takeover.PreviousEpoch,

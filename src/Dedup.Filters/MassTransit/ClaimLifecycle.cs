@@ -236,7 +236,7 @@ internal sealed class ClaimLifecycle<TMessage>
                 };
         }
 
-        if (acquisition.Result.Outcome == ClaimOutcome.TakenOver && await RecoveredAsync(context, key, acquisition).ConfigureAwait(false))
+        if (acquisition.Result.MayFollowWork && await RecoveredAsync(context, key, acquisition).ConfigureAwait(false))
             return Admission.Skipped;
 
         var claim = new ConsumerClaim(delivery, key, typeof(TMessage), fingerprint, acquisition.Claim!, UnitOfWork(context), context.RequestId);

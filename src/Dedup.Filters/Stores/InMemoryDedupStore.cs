@@ -42,9 +42,7 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
                 case State.InProgress when entry.Owner == owner:
                     // A retry of a takeover still answers "taken over", so the takeover check is not skipped.
                     Extend(entry, now, lease);
-                    return new(entry.PreviousEpoch > 0
-                        ? new ClaimResult(ClaimOutcome.TakenOver, entry.Epoch, PreviousEpoch: entry.PreviousEpoch)
-                        : new ClaimResult(ClaimOutcome.Claimed, entry.Epoch));
+                    return new(new ClaimResult(entry.TakenOver ? ClaimOutcome.TakenOver : ClaimOutcome.Claimed, entry.Epoch, PreviousEpoch: entry.PreviousEpoch));
                 // An expired claim is taken over whatever its fingerprint: its payload never completed (issue 9).
                 case State.InProgress when entry.LeaseDeadline > now && mismatch:
                     return new(new ClaimResult(ClaimOutcome.Conflict, entry.Epoch, StoredFingerprint: entry.Fingerprint));
@@ -64,7 +62,10 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
                 LeaseDeadline = now + lease,
                 Fingerprint = fingerprint,
                 ExpiresAt = now + Max(retention, 2 * lease),
-                PreviousEpoch = outcome == ClaimOutcome.TakenOver ? entry!.Epoch : 0,
+                // A takeover, or a claim after a release (the released owner's work may have run): both name the
+                // previous epoch, so the takeover check is asked.
+                PreviousEpoch = entry?.State is State.InProgress or State.Released ? entry.Epoch : 0,
+                TakenOver = outcome == ClaimOutcome.TakenOver,
             };
             _entries[key] = claimed;
             return new(new ClaimResult(outcome, claimed.Epoch, PreviousEpoch: claimed.PreviousEpoch));
@@ -200,6 +201,7 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
         public string Fingerprint = string.Empty;
         public byte[] Result = [];
         public DateTimeOffset ExpiresAt;
-        public long PreviousEpoch; // the owner this one took over from; 0 for a fresh claim
+        public long PreviousEpoch; // the owner this one took over from or followed after a release; 0 for a fresh claim
+        public bool TakenOver;
     }
 }

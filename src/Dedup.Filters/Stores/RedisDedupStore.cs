@@ -56,8 +56,7 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
             ClaimOutcome.Busy => new ClaimResult(outcome, epoch, TimeSpan.FromMilliseconds((long)parts[2])),
             ClaimOutcome.Duplicate => new ClaimResult(outcome, epoch, Result: ((byte[]?)parts[2]) ?? []),
             ClaimOutcome.Conflict => new ClaimResult(outcome, epoch, StoredFingerprint: (string?)parts[2]),
-            ClaimOutcome.TakenOver => new ClaimResult(outcome, epoch, PreviousEpoch: (long)parts[2]),
-            _ => new ClaimResult(outcome, epoch),
+            _ => new ClaimResult(outcome, epoch, PreviousEpoch: parts.Length > 2 ? (long)parts[2] : 0),
         };
     }
 

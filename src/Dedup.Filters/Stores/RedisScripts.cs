@@ -25,7 +25,8 @@ namespace Dedup.Stores;
 /// </remarks>
 internal static class RedisScripts
 {
-    // Reply: {code, epoch[, leaseMs | result | storedFingerprint | previousEpoch]}; codes are ClaimOutcome values.
+    // Reply: {code, epoch[, leaseMs | result | storedFingerprint | previousEpoch]}; codes are ClaimOutcome values. A claim
+    // (code 1) names a previous epoch when it follows a release; a takeover (code 2) always does.
     // ARGV: owner, fingerprint, leaseMs, retentionMs.
     public const string Claim = """
         local key = KEYS[1]
@@ -45,7 +46,9 @@ internal static class RedisScripts
           if o == owner then
             redis.call('HSET', key, 'd', now + lease)
             if redis.call('PTTL', key) < 2 * lease then redis.call('PEXPIRE', key, 2 * lease) end
-            if v[7] then return {2, e, tonumber(v[7])} end
+            local k = tonumber(v[7]) or 0
+            if k > 0 then return {2, e, k} end
+            if k < 0 then return {1, e, -k} end
             return {1, e}
           end
           -- An expired claim is taken over whatever its fingerprint: its payload never completed (issue 9).
@@ -63,6 +66,13 @@ internal static class RedisScripts
           redis.call('HSET', key, 's', 'p', 'o', owner, 'e', e, 'd', now + lease, 'f', fp, 'k', previous)
           redis.call('PEXPIRE', key, math.max(retention, 2 * lease))
           return {2, e, previous}
+        end
+        if s == 'a' then
+          -- Claimed after a release: the released owner's work may have run (it failed after its side effect), so the
+          -- reply names its epoch and the takeover check is asked too; 'k' < 0 keeps it for a retry of this claim.
+          redis.call('HSET', key, 's', 'p', 'o', owner, 'e', e, 'd', now + lease, 'f', fp, 'k', -previous)
+          redis.call('PEXPIRE', key, math.max(retention, 2 * lease))
+          return {1, e, previous}
         end
         redis.call('HSET', key, 's', 'p', 'o', owner, 'e', e, 'd', now + lease, 'f', fp)
         redis.call('PEXPIRE', key, math.max(retention, 2 * lease))

@@ -107,8 +107,10 @@ public abstract class StoreContractTests
         Assert.Equal(first.Epoch, retried.PreviousEpoch);
     }
 
+    // A release follows a failure, maybe after the work's side effect: the next claim names the released owner's epoch
+    // (also when retried), so the takeover check is asked before the work runs again.
     [Fact]
-    public async Task Claim_AfterATakeoverWasReleased_IsAFreshClaim()
+    public async Task Claim_AfterARelease_NamesTheReleasedOwnersEpoch_AlsoWhenRetried()
     {
         var key = NewKey();
         await Store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
@@ -122,8 +124,22 @@ public abstract class StoreContractTests
         var retried = await Store.ClaimAsync(key, owner2, "fp", LongLease, Retention, default);
 
         Assert.Equal(ClaimOutcome.Claimed, next.Outcome);
+        Assert.Equal(takeover.Epoch, next.PreviousEpoch);
         Assert.Equal(ClaimOutcome.Claimed, retried.Outcome);
+        Assert.Equal(takeover.Epoch, retried.PreviousEpoch);
         Assert.True(next.Epoch > takeover.Epoch);
+    }
+
+    [Fact]
+    public async Task Claim_FreshKey_NamesNoPreviousEpoch_AlsoWhenRetried()
+    {
+        var (key, owner) = (NewKey(), NewOwner());
+
+        var first = await Store.ClaimAsync(key, owner, "fp", LongLease, Retention, default);
+        var retried = await Store.ClaimAsync(key, owner, "fp", LongLease, Retention, default);
+
+        Assert.Equal(0, first.PreviousEpoch);
+        Assert.Equal(0, retried.PreviousEpoch);
     }
 
     // An abandoned claim (the takeover check failed) is cut to a tiny lease without being released: the next claim is

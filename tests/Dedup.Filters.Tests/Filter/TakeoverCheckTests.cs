@@ -173,6 +173,34 @@ public abstract class TakeoverCheckTests : BusTestBase
         Assert.Equal(script.Asked[0].Epoch, script.Asked[1].PreviousEpoch); // the abandoned claim was taken over
     }
 
+    // A consumer that throws after its side effect releases its claim; the retry claims the key after that release
+    // and must ask the check too, or the effect happens twice (found by the worker's reliability work, issue 10).
+    [Fact]
+    public async Task ConsumerThrowsAfterItsSideEffect_TheRetryAsksTheCheck_AndDoesNotRunItAgain()
+    {
+        var script = new TakeoverScript();
+        var outcomes = new List<string>();
+        await using var bus = await StartAsync(o => o.Lease = Lease, x => x.AddConsumer<ChargeThenFailConsumer>(),
+            bus: (cfg, _) => cfg.UseMessageRetry(r => r.Immediate(2)),
+            register: services =>
+            {
+                services.AddSingleton(script);
+                services.AddDedupTakeoverCheck<ChargePayment, PaymentTakeoverCheck>();
+            });
+        using var _ = MetricsListener.Outcomes(outcomes, bus.Provider.GetRequiredService<DedupMetrics>());
+        script.Answer = t => bus.Ledger.RunsOf(((DedupTakeover<ChargePayment>)t).Message.PaymentId) > 0 ? TakeoverVerdict.Applied() : TakeoverVerdict.NotApplied;
+        bus.Ledger.FailuresLeft = 1;
+        var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 3m));
+
+        await Publish(bus, payment, id);
+        await MetricsListener.WaitForAsync(outcomes, DedupOutcomes.Recovered);
+
+        Assert.Equal(1, bus.Ledger.RunsOf(payment.PaymentId));
+        var asked = Assert.Single(script.Asked);
+        Assert.Equal(bus.Ledger.Claims.Single()!.Epoch, asked.PreviousEpoch);
+        Assert.Equal([ClaimOutcome.Claimed, ClaimOutcome.Claimed], Store.Outcomes);
+    }
+
     [Fact]
     public async Task Takeover_OfARequest_TheCheckReturnsTheOriginalReply_TheRequesterAndEveryLaterDuplicateGetIt()
     {
@@ -227,4 +255,17 @@ public sealed class RedisTakeoverCheckTests(RedisFixture redis) : TakeoverCheckT
     protected override Task RemoveKeyAsync(IServiceProvider provider, string key) => _connection.GetDatabase().KeyDeleteAsync(key);
 
     public void Dispose() => _connection.Dispose();
+}
+
+/// <summary>Makes its side effect, then throws while the ledger says so: an effect followed by a failure.</summary>
+public sealed class ChargeThenFailConsumer(Ledger ledger) : IConsumer<ChargePayment>
+{
+    public Task Consume(ConsumeContext<ChargePayment> context)
+    {
+        ledger.Claims.Enqueue(context.GetDedupClaim());
+        ledger.Runs.AddOrUpdate(context.Message.PaymentId, 1, (_, n) => n + 1);
+        if (Interlocked.Decrement(ref ledger.FailuresLeft) >= 0)
+            throw new InvalidOperationException("failed after the side effect (test)");
+        return Task.CompletedTask;
+    }
 }

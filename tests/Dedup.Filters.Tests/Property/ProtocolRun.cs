@@ -129,7 +129,7 @@ internal sealed class ProtocolRun
                     break;
                 case RecordState.InProgress when key.Token == token:
                     // The same owner again: its claim stands, and a takeover still says so (issue 10).
-                    allowed.Add(key.TakenOverFrom > 0 ? ClaimOutcome.TakenOver : ClaimOutcome.Claimed);
+                    allowed.Add(key.WasTakeover ? ClaimOutcome.TakenOver : ClaimOutcome.Claimed);
                     break;
                 case RecordState.InProgress:
                     var (mayBeLive, mayBeExpired) = Liveness(key, at);
@@ -148,8 +148,7 @@ internal sealed class ProtocolRun
         var reclaim = result.Outcome is ClaimOutcome.Claimed or ClaimOutcome.TakenOver && key.State == RecordState.InProgress && key.Token == token && result.Epoch == key.Epoch;
         if (reclaim)
         {
-            if (result.Outcome == ClaimOutcome.TakenOver)
-                Require(result.PreviousEpoch == key.TakenOverFrom, $"a retried takeover names the previous owner's epoch {key.TakenOverFrom}");
+            Require(result.PreviousEpoch == key.TakenOverFrom, $"a retried claim names the same previous epoch {key.TakenOverFrom}");
             key.SetLease(at, Lease);
             held!.LocalDeadline = at.Start + Lease;
             watch.Dispose();
@@ -191,7 +190,13 @@ internal sealed class ProtocolRun
             key.DropWaiters(); // the record had expired or was released: no waiter flag survives
         if (result.Outcome == ClaimOutcome.TakenOver)
             Require(result.PreviousEpoch == key.Epoch, $"a takeover names the previous owner's epoch {key.Epoch}");
-        key.TakenOverFrom = result.Outcome == ClaimOutcome.TakenOver ? key.Epoch : 0;
+        var (_, mayBeGone) = Existence(key, at);
+        if (result.Outcome == ClaimOutcome.Claimed && key.State == RecordState.Released && !mayBeGone)
+            Require(result.PreviousEpoch == key.Epoch, $"a claim after a release names the released owner's epoch {key.Epoch}");
+        if (result.Outcome == ClaimOutcome.Claimed && key.State == RecordState.Absent)
+            Require(result.PreviousEpoch == 0, "a fresh claim names no previous epoch");
+        key.TakenOverFrom = result.PreviousEpoch;
+        key.WasTakeover = result.Outcome == ClaimOutcome.TakenOver;
         key.State = RecordState.InProgress;
         key.Token = token;
         key.Epoch = result.Epoch;
@@ -381,8 +386,11 @@ internal sealed class ProtocolRun
 
         public long MaxEpoch { get; set; }
 
-        /// <summary>The epoch the in-progress owner took the key over from; 0 for a fresh claim.</summary>
+        /// <summary>The epoch the in-progress owner took the key over from or followed after a release; 0 for a fresh claim.</summary>
         public long TakenOverFrom { get; set; }
+
+        /// <summary>The in-progress owner took the key over (rather than claiming it).</summary>
+        public bool WasTakeover { get; set; }
 
         public string Fingerprint { get; set; } = string.Empty;
 
