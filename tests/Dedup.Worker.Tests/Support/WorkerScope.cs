@@ -15,7 +15,7 @@ internal sealed class WorkerScope : IAsyncDisposable
     readonly WorkerServers _servers;
     readonly ConnectionMultiplexer _redis;
 
-    WorkerScope(WorkerServers servers, string id, ConnectionMultiplexer redis)
+    WorkerScope(WorkerServers servers, string id, ConnectionMultiplexer redis, string redisConfiguration)
     {
         _servers = servers;
         VirtualHost = id;
@@ -28,7 +28,7 @@ internal sealed class WorkerScope : IAsyncDisposable
             ["RabbitMq__VirtualHost"] = id,
             ["RabbitMq__Username"] = servers.RabbitMq.Username,
             ["RabbitMq__Password"] = servers.RabbitMq.Password,
-            ["Redis__Configuration"] = servers.Redis.ConnectionString,
+            ["Redis__Configuration"] = redisConfiguration,
             ["Dedup__KeyPrefix"] = $"dedup-{id}:",
             ["Ledger__KeyPrefix"] = LedgerPrefix,
             ["Worker__StopTimeout"] = "00:00:15",
@@ -43,8 +43,14 @@ internal sealed class WorkerScope : IAsyncDisposable
     /// <summary>The worker's settings for this scope; a test adds or overrides entries before starting workers.</summary>
     public Dictionary<string, string> Environment { get; }
 
-    public static async Task<WorkerScope> CreateAsync(WorkerServers servers, string id) =>
-        new(servers, id, await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString));
+    /// <param name="servers">The shared servers.</param>
+    /// <param name="id">The virtual host and key prefix suffix.</param>
+    /// <param name="redisConfiguration">The dedup (and ledger) Redis: the shared one by default, or another (a cluster).</param>
+    public static async Task<WorkerScope> CreateAsync(WorkerServers servers, string id, string? redisConfiguration = null)
+    {
+        var configuration = redisConfiguration ?? servers.Redis.ConnectionString;
+        return new(servers, id, await ConnectionMultiplexer.ConnectAsync(configuration), configuration);
+    }
 
     public WorkerProcess StartWorker() => WorkerProcess.Start(Environment);
 

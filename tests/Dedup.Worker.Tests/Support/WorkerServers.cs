@@ -29,12 +29,12 @@ public sealed class WorkerServers : IAsyncLifetime
     }
 
     /// <summary>A fresh virtual host and key prefixes for one test.</summary>
-    internal async Task<WorkerScope> NewScopeAsync(string name)
+    internal async Task<WorkerScope> NewScopeAsync(string name, string? redisConfiguration = null)
     {
         var id = $"{name}-{Interlocked.Increment(ref _scopes)}";
         await RabbitMq.CtlAsync("add_vhost", id);
         await RabbitMq.CtlAsync("set_permissions", "-p", id, RabbitMq.Username, ".*", ".*", ".*");
-        return await WorkerScope.CreateAsync(this, id);
+        return await WorkerScope.CreateAsync(this, id, redisConfiguration);
     }
 }
 
