@@ -8,7 +8,7 @@ namespace Dedup.Filters.Tests.RabbitMq;
 /// Dedup returns transient failures to the broker without taking over the endpoint's error pipe: what the user
 /// configured there (discard, their own filters) still decides every other fault (issue 9, item 12).
 /// </summary>
-[Collection("rabbitmq")]
+[Collection(RabbitMqOutageCollection.Name)]
 public sealed class ErrorPipeTests(RabbitMqFixture rabbit, RedisFixture redis)
 {
     [Fact]

@@ -9,7 +9,7 @@ namespace Dedup.Filters.Tests.RabbitMq;
 /// A quorum queue with a <c>x-delivery-limit</c> drops (or dead-letters) a message returned more often than the
 /// limit; a Redis outage must not use that budget up (issue 9, item 13).
 /// </summary>
-[Collection("rabbitmq")]
+[Collection(RabbitMqOutageCollection.Name)]
 public sealed class QuorumQueueTests(RabbitMqFixture rabbit, ITestOutputHelper output)
 {
     const int DeliveryLimit = 3;

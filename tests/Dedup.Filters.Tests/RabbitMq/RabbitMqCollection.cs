@@ -13,6 +13,16 @@ public sealed class RabbitMqCollection : ICollectionFixture<RabbitMqFixture>, IC
 {
 }
 
+/// <summary>
+/// The tests that take Redis away (stopped, full) while messages flow: mostly waiting for outages and redeliveries, so
+/// they get a RabbitMQ node of their own and run beside the "rabbitmq" collection instead of after it.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class RabbitMqOutageCollection : ICollectionFixture<RabbitMqFixture>, ICollectionFixture<RedisFixture>
+{
+    public const string Name = "rabbitmq outages";
+}
+
 /// <summary>A MassTransit bus on the real RabbitMQ with the dedup filter on the real Redis, one queue per test.</summary>
 public sealed class RabbitBus : IAsyncDisposable
 {
@@ -57,6 +67,7 @@ public sealed class RabbitBus : IAsyncDisposable
         {
             o.KeyPrefix = queue + ":";
             o.RedeliveryDelay = TimeSpan.FromMilliseconds(200);
+            o.MaxRedeliveryDelay = TimeSpan.FromSeconds(1); // outage tests: a message comes back within a second of Redis
             configure?.Invoke(o);
         });
         services.AddDedupRedisStore(_ => redis);

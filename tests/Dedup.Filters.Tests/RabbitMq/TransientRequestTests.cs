@@ -12,10 +12,10 @@ namespace Dedup.Filters.Tests.RabbitMq;
 /// A request whose dedup step failed transiently goes back to the broker: the requester waits for the real reply and
 /// never sees a fault, and no <c>Fault&lt;T&gt;</c> is published (issue 9, item 12).
 /// </summary>
-[Collection("rabbitmq")]
+[Collection(RabbitMqOutageCollection.Name)]
 public sealed class TransientRequestTests(RabbitMqFixture rabbit, ITestOutputHelper output)
 {
-    const int Iterations = 6;
+    const int Iterations = 3; // one per outage length (2, 2.5 and 3 s)
 
     /// <param name="failure">
     /// <c>stopped</c>: Redis is stopped, a claim fails after the client's timeout (2 s here);

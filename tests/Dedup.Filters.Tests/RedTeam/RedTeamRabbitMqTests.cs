@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Dedup.Filters.Tests.RedTeam;
 
 /// <summary>Red-team tests over a real RabbitMQ and a real Redis (the servers the fixtures start).</summary>
-[Collection("rabbitmq")]
+[Collection(RabbitMq.RabbitMqOutageCollection.Name)]
 public sealed class RedTeamRabbitMqTests(RabbitMqFixture rabbit, RedisFixture redis)
 {
     // README, "When a claim completes": "A transient dedup failure (Redis unavailable, the in-flight wait ran out, the lease
