@@ -332,6 +332,16 @@ public sealed class Scenario : IAsyncDisposable
         return counts;
     }
 
+    /// <summary>Executions beyond the first per id, and ids that neither ran nor reached an error queue, as the ledger has them now.</summary>
+    public async Task<(long Repeats, int Lost)> RepeatsAndLostAsync()
+    {
+        var counts = await LedgerCountsAsync();
+        return (counts.Values.Sum(n => Math.Max(0, n - 1)), _expected.Keys.Count(id => !counts.ContainsKey(id) && !_errors.ContainsKey(id)));
+    }
+
+    /// <summary>How many times the workers counted <paramref name="outcome"/> (<c>dedup.messages</c>, from their <c>fault-probe</c> lines).</summary>
+    public int Outcomes(string outcome) => _workers.Sum(w => w.Count("outcome=" + outcome));
+
     /// <summary>The ledger's entries (JSON) for one payment, oldest first (<c>LRANGE &lt;prefix&gt;{&lt;id&gt;}:entries</c>).</summary>
     public async Task<List<JsonElement>> LedgerEntriesAsync(string paymentId)
     {
