@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Dedup.Reliability.Tests;
 
 /// <summary>
-/// The steady traffic of scenario 17: each tenth of a second a few new payments and quote requests (a fifth of
+/// The steady traffic of scenarios 17 and 18: each tenth of a second a few new payments and quote requests (a fifth of
 /// them requests), and the copies that are due: a share of the messages is sent again, at once (meeting the original in
 /// flight) or up to 3 s later (meeting its record, or a claim whose owner died). A requester that retries sends the
 /// request again with the same MessageId (the dedup key) and a new RequestId, answered at the scenario's reply queue.
