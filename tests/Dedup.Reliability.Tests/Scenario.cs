@@ -31,6 +31,8 @@ public sealed class Scenario : IAsyncDisposable
     readonly ConcurrentDictionary<string, string> _errors = new(StringComparer.Ordinal); // test id → reason
     readonly List<string> _failures = [];
     readonly DateTime _started = DateTime.UtcNow;
+    readonly SemaphoreSlim _publish = new(1, 1); // one publish at a time on the producer channel, whoever sends
+    RedisServer? _redis;
     ConnectionFactory _factory = null!;
     IConnection _amqp = null!;
     IChannel _channel = null!;
@@ -51,8 +53,13 @@ public sealed class Scenario : IAsyncDisposable
 
     public string LedgerPrefix { get; }
 
-    public RedisServer Redis { get; private set; } = null!;
+    /// <summary>The scenario's dedup Redis, one server (not for a scenario started with <see cref="StartReplicatedAsync"/>).</summary>
+    public RedisServer Redis => _redis ?? throw new InvalidOperationException($"Scenario {Name} runs on a primary and a replica: use Replicated.");
 
+    /// <summary>The scenario's dedup Redis as a primary and a replica, for a scenario started with <see cref="StartReplicatedAsync"/>.</summary>
+    public ReplicatedRedis? Replicated { get; private set; }
+
+    /// <summary>The test's own connection to the dedup Redis (to both nodes of <see cref="Replicated"/>, following a promotion).</summary>
     public ConnectionMultiplexer DedupRedis { get; private set; } = null!;
 
     public RabbitMqServer RabbitMq => _cluster.RabbitMq;
@@ -71,11 +78,30 @@ public sealed class Scenario : IAsyncDisposable
     public static async Task<Scenario> StartAsync(ReliabilityCluster cluster, ITestOutputHelper output, string name, RedisServerOptions? redis = null)
     {
         var scenario = new Scenario(cluster, output, name);
-        await scenario.InitializeAsync(redis ?? new RedisServerOptions());
+        await scenario.InitializeAsync(async () =>
+        {
+            scenario._redis = await RedisServer.StartAsync(redis ?? new RedisServerOptions());
+            return scenario._redis.ConnectionString;
+        });
         return scenario;
     }
 
-    async Task InitializeAsync(RedisServerOptions redis)
+    /// <summary>
+    /// A scenario whose dedup Redis is a primary with one replica (local processes, no persistence): workers get both
+    /// endpoints in <c>Redis__Configuration</c>, so StackExchange.Redis finds whichever one is the primary.
+    /// </summary>
+    public static async Task<Scenario> StartReplicatedAsync(ReliabilityCluster cluster, ITestOutputHelper output, string name)
+    {
+        var scenario = new Scenario(cluster, output, name);
+        await scenario.InitializeAsync(async () =>
+        {
+            scenario.Replicated = await ReplicatedRedis.StartAsync();
+            return $"{scenario.Replicated.PrimaryConnectionString},{scenario.Replicated.ReplicaConnectionString}";
+        });
+        return scenario;
+    }
+
+    async Task InitializeAsync(Func<Task<string>> startRedis)
     {
         try
         {
@@ -90,8 +116,10 @@ public sealed class Scenario : IAsyncDisposable
         File.Delete(Path.Combine(Path.GetDirectoryName(ReliabilityCluster.SummaryPath)!, VirtualHost + ".log"));
         await RabbitMq.CtlAsync("add_vhost", VirtualHost);
         await RabbitMq.CtlAsync("set_permissions", "-p", VirtualHost, RabbitMq.Username, ".*", ".*", ".*");
-        Redis = await RedisServer.StartAsync(redis);
-        DedupRedis = await ConnectionMultiplexer.ConnectAsync($"{Redis.ConnectionString},abortConnect=false,connectTimeout=2000,syncTimeout=3000,asyncTimeout=3000");
+        var redis = await startRedis();
+        // configCheckSeconds: the test's own connection reads the nodes' roles every second, as the worker's does, so it
+        // follows a promotion (scenario 18).
+        DedupRedis = await ConnectionMultiplexer.ConnectAsync($"{redis},abortConnect=false,connectTimeout=2000,syncTimeout=3000,asyncTimeout=3000,configCheckSeconds=1");
         var factory = new ConnectionFactory
         {
             HostName = RabbitMq.Host,
@@ -109,7 +137,7 @@ public sealed class Scenario : IAsyncDisposable
         Defaults["RabbitMq__VirtualHost"] = VirtualHost;
         Defaults["RabbitMq__Username"] = RabbitMq.Username;
         Defaults["RabbitMq__Password"] = RabbitMq.Password;
-        Defaults["Redis__Configuration"] = Redis.ConnectionString;
+        Defaults["Redis__Configuration"] = redis;
         Defaults["Ledger__Redis"] = _cluster.LedgerRedis.ConnectionString;
         Defaults["Ledger__KeyPrefix"] = LedgerPrefix;
         Defaults["Dedup__Lease"] = "00:00:02";
@@ -299,7 +327,16 @@ public sealed class Scenario : IAsyncDisposable
             Headers = new Dictionary<string, object?> { [TestIdHeader] = testId },
         };
         configure(props);
-        await _channel.BasicPublishAsync(string.Empty, queue, mandatory: false, props, body);
+        await _publish.WaitAsync();
+        try
+        {
+            await _channel.BasicPublishAsync(string.Empty, queue, mandatory: false, props, body);
+        }
+        finally
+        {
+            _publish.Release();
+        }
+
         Interlocked.Increment(ref _sent);
     }
 
@@ -331,6 +368,16 @@ public sealed class Scenario : IAsyncDisposable
 
         return counts;
     }
+
+    /// <summary>Executions beyond the first per id, and ids that neither ran nor reached an error queue, as the ledger has them now.</summary>
+    public async Task<(long Repeats, int Lost)> RepeatsAndLostAsync()
+    {
+        var counts = await LedgerCountsAsync();
+        return (counts.Values.Sum(n => Math.Max(0, n - 1)), _expected.Keys.Count(id => !counts.ContainsKey(id) && !_errors.ContainsKey(id)));
+    }
+
+    /// <summary>How many times the workers counted <paramref name="outcome"/> (<c>dedup.messages</c>, from their <c>fault-probe</c> lines).</summary>
+    public int Outcomes(string outcome) => _workers.Sum(w => w.Count("outcome=" + outcome));
 
     /// <summary>The ledger's entries (JSON) for one payment, oldest first (<c>LRANGE &lt;prefix&gt;{&lt;id&gt;}:entries</c>).</summary>
     public async Task<List<JsonElement>> LedgerEntriesAsync(string paymentId)
@@ -432,10 +479,10 @@ public sealed class Scenario : IAsyncDisposable
             _failures.Add(what);
     }
 
-    /// <summary>Keys of the dedup store still in progress (s = p).</summary>
+    /// <summary>Keys of the dedup store still in progress (s = p), on its primary.</summary>
     public async Task<int> KeysInProgressAsync()
     {
-        var server = DedupRedis.GetServers()[0];
+        var server = DedupRedis.GetServers().First(s => s.IsConnected && !s.IsReplica);
         var db = DedupRedis.GetDatabase();
         var n = 0;
         await foreach (var key in server.KeysAsync(pattern: "dedup:*"))
@@ -521,9 +568,12 @@ public sealed class Scenario : IAsyncDisposable
             // the broker may have closed it (close_all_connections)
         }
 
+        _publish.Dispose();
         DedupRedis?.Dispose();
-        if (Redis is not null)
-            await Redis.DisposeAsync();
+        if (_redis is not null)
+            await _redis.DisposeAsync();
+        if (Replicated is not null)
+            await Replicated.DisposeAsync();
         try
         {
             await RabbitMq.CtlAsync("delete_vhost", VirtualHost);

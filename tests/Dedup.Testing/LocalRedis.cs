@@ -52,7 +52,10 @@ internal sealed class LocalRedis : IRedisBackend
         }
     }
 
-    public async Task StartAgainAsync(CancellationToken ct)
+    public Task StartAgainAsync(CancellationToken ct) => StartAgainAsync([], ct);
+
+    /// <summary>Starts the server again with <paramref name="extraArguments"/> after the options' own (e.g. <c>--replicaof</c>).</summary>
+    public async Task StartAgainAsync(IReadOnlyList<string> extraArguments, CancellationToken ct)
     {
         if (IsRunning)
         {
@@ -72,6 +75,7 @@ internal sealed class LocalRedis : IRedisBackend
             "--daemonize", "no",
             "--logfile", string.Empty,
             .. _options.ServerArguments(),
+            .. extraArguments,
         ];
         _process = LocalProcess.Start(_serverPath, arguments, workingDirectory: _directory.FullName);
         _paused = false;

@@ -4,9 +4,9 @@ namespace Dedup.Testing;
 
 /// <summary>
 /// A Redis primary and one replica (<c>--replicaof</c>), local <c>redis-server</c> processes on free loopback ports,
-/// for failover tests: kill the primary (SIGKILL), promote the replica (<c>REPLICAOF NO ONE</c>), cut or freeze the
-/// replica's link. <see cref="RestoreAsync"/> brings a primary with a live replica back after any of these, so one
-/// pair serves a whole test collection.
+/// for failover tests: kill the primary (SIGKILL), promote the replica (<c>REPLICAOF NO ONE</c>), bring the killed node
+/// back as the new primary's replica, cut or freeze the replica's link. <see cref="RestoreAsync"/> brings a primary with
+/// a live replica back after any of these, so one pair serves a whole test collection.
 /// </summary>
 /// <remarks>
 /// Always local processes, also where a Docker engine answers: replication between two containers needs a network of
@@ -138,6 +138,25 @@ public sealed class ReplicatedRedis : IAsyncDisposable
         await FollowPrimaryAsync(ct);
     }
 
+    /// <summary>
+    /// Brings the node killed by <see cref="KillPrimaryAsync"/> back after <see cref="PromoteReplicaAsync"/> as a replica
+    /// of the promoted primary, keeping the primary's data (unlike <see cref="RestoreAsync"/>), as Sentinel does with a
+    /// primary that returns: it starts empty with <c>--replicaof</c> on its command line, so it never answers as a
+    /// primary, and this returns once its link is up and the primary counts it online (under traffic the offsets may
+    /// never be equal at one instant, so they are not compared).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The replica slot's node is running: nothing was killed.</exception>
+    public async Task RejoinAsReplicaAsync(CancellationToken ct = default)
+    {
+        if (_replica.IsRunning)
+        {
+            throw new InvalidOperationException($"redis-server on port {_replica.Port} is running: RejoinAsReplicaAsync brings back a node after KillPrimaryAsync and PromoteReplicaAsync.");
+        }
+
+        await _replica.StartAgainAsync(["--replicaof", _primary.Host, _primary.Port.ToString(CultureInfo.InvariantCulture)], ct);
+        await WaitForLinkAsync(caughtUp: false, ct);
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
@@ -158,15 +177,21 @@ public sealed class ReplicatedRedis : IAsyncDisposable
             Expect("OK", await CliAsync(_replica, ["REPLICAOF", _primary.Host, _primary.Port.ToString(CultureInfo.InvariantCulture)], ct), "REPLICAOF");
         }
 
+        await WaitForLinkAsync(caughtUp: true, ct);
+    }
+
+    private async Task WaitForLinkAsync(bool caughtUp, CancellationToken ct)
+    {
         var deadline = DateTime.UtcNow + LinkTimeout;
         while (true)
         {
-            // Up, and caught up: the primary counts the replica as online with the primary's own offset.
-            info = await CliAsync(_replica, ["INFO", "replication"], ct);
+            // Up: the primary counts the replica as online; caught up: with the primary's own offset.
+            var info = await CliAsync(_replica, ["INFO", "replication"], ct);
             var primaryInfo = await CliAsync(_primary, ["INFO", "replication"], ct);
             if (Field(info, "master_link_status") == "up"
                 && Field(primaryInfo, "connected_slaves") == "1"
-                && Field(info, "slave_repl_offset") == Field(primaryInfo, "master_repl_offset"))
+                && Field(primaryInfo, "slave0").Contains("state=online", StringComparison.Ordinal)
+                && (!caughtUp || Field(info, "slave_repl_offset") == Field(primaryInfo, "master_repl_offset")))
             {
                 return;
             }

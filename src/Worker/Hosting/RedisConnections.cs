@@ -43,11 +43,23 @@ internal sealed class RedisConnections : IAsyncDisposable
             await _ledger.Value.DisposeAsync();
     }
 
+    /// <summary>
+    /// How often a connection reads each node's role again (<c>INFO replication</c>, one per node and interval) unless
+    /// the configuration sets <c>configCheckSeconds</c>. StackExchange.Redis reads it at connect, on a reconnect, and then
+    /// only every 60 s by default: after a failover without Sentinel (the primary died, an operator or a script promoted
+    /// a replica named in the configuration) its writes found no primary, or the returning old primary, which refuses
+    /// them as a replica, for up to a minute, and every claim failed closed meanwhile (measured: 35 s). Sentinel
+    /// (<c>serviceName=</c>) and Redis Cluster announce their failovers to the connection themselves.
+    /// </summary>
+    internal const int ConfigCheckSeconds = 1;
+
     static ConnectionMultiplexer Connect(string configuration)
     {
         var options = ConfigurationOptions.Parse(configuration);
         options.AbortOnConnectFail = false;
         options.ClientName ??= "dedup-worker";
+        if (!configuration.Split(',').Any(part => part.TrimStart().StartsWith("configCheckSeconds=", StringComparison.OrdinalIgnoreCase)))
+            options.ConfigCheckSeconds = ConfigCheckSeconds;
         return ConnectionMultiplexer.Connect(options);
     }
 }

@@ -46,7 +46,12 @@ internal sealed class RedisTopology
             return new RedisTopology(true, Sorted(masters), nodes.Nodes.Count(n => n.IsReplica));
         }
 
-        return new RedisTopology(false, Sorted(servers.Where(s => !s.IsReplica).Select(s => s.EndPoint)), servers.Count(s => s.IsReplica));
+        // A primary named with its replicas: after a failover the old primary, while down, keeps the role it had when the
+        // connection last reached it, beside the promoted replica. The primary is the one that answers as such; only
+        // when none does is a silent one reported (so a single server that is down stays a master that does not answer).
+        var primaries = servers.Where(s => !s.IsReplica).ToArray();
+        var reached = primaries.Where(s => s.IsConnected).ToArray();
+        return new RedisTopology(false, Sorted((reached.Length > 0 ? reached : primaries).Select(s => s.EndPoint)), servers.Count(s => s.IsReplica));
     }
 
     /// <summary>PINGs every master at once; each answer is its round trip or why it failed.</summary>
