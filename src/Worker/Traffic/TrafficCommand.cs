@@ -54,17 +54,7 @@ internal static class TrafficCommand
         builder.Services.AddMassTransit(x =>
         {
             x.DisableUsageTelemetry();
-            x.UsingRabbitMq((_, cfg) =>
-            {
-                var r = configuration.RabbitMq;
-                cfg.Host(r.Host, (ushort)r.EffectivePort, r.VirtualHost, "dedup-traffic", h =>
-                {
-                    h.Username(r.Username);
-                    h.Password(r.Password);
-                    if (r.UseTls)
-                        h.UseSsl(s => s.ServerName = r.TlsServerName ?? r.Host);
-                });
-            });
+            x.UsingRabbitMq((_, cfg) => cfg.ConfigureHost(configuration.RabbitMq, "dedup-traffic"));
         });
         builder.Services.AddOptions<MassTransitHostOptions>().Configure(o =>
         {
