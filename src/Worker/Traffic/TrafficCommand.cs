@@ -25,8 +25,6 @@ internal static class TrafficCommand
         "count", "requests", "external-share", "dup-share", "concurrent-share", "concurrency", "rate", "seed", "timeout",
     };
 
-    static readonly string[] Queues = [ChargePaymentConsumer.Queue, GetQuoteConsumer.Queue, ExternalPaymentConsumer.Queue];
-
     public static async Task<int> RunAsync(Options options)
     {
         var count = options.Int("count", 10_000, 0, 10_000_000);
@@ -83,7 +81,7 @@ internal static class TrafficCommand
         var bus = host.Services.GetRequiredService<IBus>();
         bus.ConnectHandler<QuoteIssued>(replies.Record);
         await using var raw = new RawAmqpSender(amqp);
-        var driver = new TrafficDriver(new MassTransitSender(bus, bus.Address, raw), concurrency, rate);
+        var driver = new TrafficDriver(new MassTransitSender(bus, bus.Address, raw, viaExchange: configuration.Worker.QueueType == WorkerQueueType.Quorum), concurrency, rate);
         var requestIds = plan.Batches.SelectMany(b => b).Where(m => m.Kind == MessageKind.Quote && !m.Duplicate).Select(m => m.RequestId).ToList();
 
         Console.WriteLine($"traffic: {configuration.RabbitMq.Describe()}, ledger Redis {RedisSettings.Redact(redis.LedgerConfiguration)} (prefix {configuration.Ledger.KeyPrefix}), seed {seed}");
@@ -147,7 +145,7 @@ internal static class TrafficCommand
     static async Task<bool> QueuesEmptyAsync(IConnection connection)
     {
         await using var channel = await connection.CreateChannelAsync();
-        foreach (var queue in Queues)
+        foreach (var queue in WorkerQueues.Names)
         {
             var ok = await channel.QueueDeclarePassiveAsync(queue);
             if (ok.MessageCount > 0)
