@@ -133,6 +133,8 @@ internal static class TrafficCommand
         var unanswered = requestIds.Count(id => !replies.WasAnswered(id));
         var seconds = (doneTime ?? Stopwatch.GetElapsedTime(started)).TotalSeconds;
         Console.WriteLine();
+        if (driver.Retried > 0)
+            Console.WriteLine($"  {driver.Retried} sends failed and were tried again with the same MessageId (a lost connection; a retry that duplicates a send that did arrive is skipped by dedup)");
         Console.WriteLine($"  sent {driver.Sent} messages in {sendTime?.TotalSeconds ?? double.NaN:0.0} s: {(sendTime is { } s ? driver.Sent / s.TotalSeconds : 0):0} msg/s (MassTransit sends and broker-confirmed AMQP publishes)");
         Console.WriteLine($"  processed: every unique message in the ledger and the queues empty after {seconds:0.0} s: {plan.Messages / seconds:0} msg/s end to end");
         Console.WriteLine($"  ran once {executed.Once}/{plan.Unique}, more than once {executed.Twice}, never {executed.Missing}; requests answered {requestIds.Count - unanswered}/{requestIds.Count}, duplicate requests answered {replies.Replayed}/{plan.DuplicateRequests}");
@@ -144,15 +146,24 @@ internal static class TrafficCommand
 
     static async Task<bool> QueuesEmptyAsync(IConnection connection)
     {
-        await using var channel = await connection.CreateChannelAsync();
-        foreach (var queue in WorkerQueues.Names)
+        try
         {
-            var ok = await channel.QueueDeclarePassiveAsync(queue);
-            if (ok.MessageCount > 0)
-                return false;
-        }
+            await using var channel = await connection.CreateChannelAsync();
+            foreach (var queue in WorkerQueues.Names)
+            {
+                var ok = await channel.QueueDeclarePassiveAsync(queue);
+                if (ok.MessageCount > 0)
+                    return false;
+            }
 
-        return true;
+            return true;
+        }
+        catch (Exception exception) when (exception is RabbitMQ.Client.Exceptions.AlreadyClosedException
+                                              or RabbitMQ.Client.Exceptions.OperationInterruptedException { ShutdownReason.ReplyCode: not 404 })
+        {
+            // The connection is recovering (a node went away): ask again at the next tick.
+            return false;
+        }
     }
 
     sealed record Counts(IReadOnlyList<long> Payments, IReadOnlyList<long> Quotes)
