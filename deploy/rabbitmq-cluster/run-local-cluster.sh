@@ -223,12 +223,14 @@ set -e
 grep -E '^(  |traffic:)' "$work/traffic.log" | sed 's/^/  /' || true
 
 if [ "$code" -ne 0 ]; then
-  # The sample ledger (README, "The ledger"): which ids ran more than once, and each of their executions.
-  for hash in payments quotes; do
-    redis-cli -p "$redis_port" --raw HGETALL "ledger:$hash" 2>/dev/null | paste - - | awk -v h="$hash" '$2+0 > 1 { print h, $1, $2 }' \
-      | while read -r kind id n; do
-        say "  $kind $id ran $n times:"
-        redis-cli -p "$redis_port" --raw LRANGE ledger:entries 0 -1 | grep -F "$id" | sed 's/^/      /'
+  # The sample ledger (README, "The ledger"): which ids ran more than once, and the entries of each execution.
+  for kind in payment quote; do
+    redis-cli -p "$redis_port" --scan --pattern "ledger:*:$kind" >"$work/ledger-$kind.keys" 2>/dev/null || true
+    [ -s "$work/ledger-$kind.keys" ] || continue
+    paste "$work/ledger-$kind.keys" <(xargs -a "$work/ledger-$kind.keys" redis-cli -p "$redis_port" --raw MGET) \
+      | awk '$2 + 0 > 1 { print $1, $2 }' | while read -r key n; do
+        say "  $kind ${key#ledger:} ran $n times"
+        redis-cli -p "$redis_port" --raw LRANGE "${key%:"$kind"}:entries" 0 -1 | sed 's/^/      /'
       done || true
   done
 fi

@@ -14,7 +14,7 @@ namespace Dedup.Worker.Hosting;
 /// </summary>
 /// <remarks>
 /// A queue that does not exist is left for MassTransit to create (a passive declaration first, so nothing is created
-/// here); one that exists is declared again with the worker's arguments, which changes nothing when they agree. When
+/// here; RabbitMQ logs the passive declaration of a missing queue as a channel error, harmlessly); one that exists is declared again with the worker's arguments, which changes nothing when they agree. When
 /// RabbitMQ refuses, it names one differing argument and its current value; the check declares again with that value, and
 /// so on, until RabbitMQ accepts: the differences found are then all of them (RabbitMQ checks its arguments in a fixed
 /// order of its own, so the first refusal is not necessarily about the queue type).
