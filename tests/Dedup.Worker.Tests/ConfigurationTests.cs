@@ -21,6 +21,8 @@ public sealed class ConfigurationTests(WorkerServers servers)
     [InlineData("Worker__ConsumerStopTimeout", "00:01:00", "Worker:ConsumerStopTimeout")]
     [InlineData("Telemetry__Exporter", "Zipkin", "Telemetry:Exporter")]
     [InlineData("Ledger__Retention", "00:00:10", "Ledger:Retention")]
+    [InlineData("Worker__QueueType", "Stream", "Worker:QueueType")]
+    [InlineData("Worker__DeliveryLimit", "5", "Worker:DeliveryLimit applies to quorum queues only")]
     public async Task InvalidSetting_ExitsWithCode2_NamingTheSetting(string variable, string value, string setting)
     {
         await using var worker = await WorkerProcess.RunAsync(new Dictionary<string, string> { [variable] = value }, Exit);

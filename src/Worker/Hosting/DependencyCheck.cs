@@ -6,7 +6,8 @@ namespace Dedup.Worker.Hosting;
 
 /// <summary>
 /// Runs before the bus starts: Redis answers PING (on a Redis Cluster, every master: <see cref="RedisStartupCheck"/>),
-/// RabbitMQ accepts the credentials and virtual host. A failure stops the start with a <see cref="StartupCheckException"/>
+/// RabbitMQ accepts the credentials and virtual host, and the queues that exist agree with the worker's
+/// (<see cref="QueueArgumentsCheck"/>). A failure stops the start with a <see cref="StartupCheckException"/>
 /// naming what to check; the worker never runs without them. It also warns when the dedup Redis (any master of it) can
 /// evict keys or forgets them on restart.
 /// </summary>
@@ -37,6 +38,7 @@ internal sealed class DependencyCheck : IHostedService
                 ? System.Text.Encoding.UTF8.GetString(bytes)
                 : "unknown";
             WorkerLog.RabbitMqReachable(_logger, rabbitMq.Describe(), version);
+            await QueueArgumentsCheck.CheckAsync(connection, rabbitMq, _configuration.Worker, cancellationToken);
         }
         catch (StartupCheckException exception)
         {

@@ -9,30 +9,31 @@ namespace Dedup.Worker.Hosting;
 /// <summary>Plain AMQP connections (RabbitMQ.Client) from the worker's settings: the start-up check, the health check, raw publishing.</summary>
 internal static class RabbitMqClient
 {
-    public static ConnectionFactory Factory(RabbitMqSettings settings, string clientName) => new()
+    static ConnectionFactory Factory(RabbitMqSettings settings, string clientName) => new()
     {
-        HostName = settings.Host,
-        Port = settings.EffectivePort,
         VirtualHost = settings.VirtualHost,
         UserName = settings.Username,
         Password = settings.Password,
         RequestedConnectionTimeout = settings.ConnectTimeout,
         ClientProvidedName = clientName,
-        Ssl = new SslOption
+    };
+
+    /// <summary>Every node of <see cref="RabbitMqSettings.Host"/>; the client tries them in random order until one accepts.</summary>
+    public static IReadOnlyList<AmqpTcpEndpoint> Endpoints(RabbitMqSettings settings) =>
+        [.. settings.Nodes.Select(node => new AmqpTcpEndpoint(node.Host, node.Port, new SslOption
         {
             Enabled = settings.UseTls,
-            ServerName = settings.TlsServerName ?? settings.Host,
+            ServerName = settings.TlsServerName ?? node.Host,
             Version = SslProtocols.Tls12 | SslProtocols.Tls13,
             AcceptablePolicyErrors = SslPolicyErrors.None,
-        },
-    };
+        }))];
 
     /// <summary>Opens a connection; a failure becomes a <see cref="StartupCheckException"/> that names the settings to check.</summary>
     public static async Task<IConnection> ConnectAsync(RabbitMqSettings settings, string clientName, CancellationToken cancellationToken)
     {
         try
         {
-            return await Factory(settings, clientName).CreateConnectionAsync(cancellationToken);
+            return await Factory(settings, clientName).CreateConnectionAsync(Endpoints(settings), cancellationToken);
         }
         catch (Exception exception) when (exception is BrokerUnreachableException or OperationInterruptedException or IOException
                                               or System.Net.Sockets.SocketException or AuthenticationException or TimeoutException)
@@ -51,7 +52,7 @@ internal static class RabbitMqClient
             return $"RabbitMQ at {broker} refused virtual host '{settings.VirtualHost}' (it does not exist, or user '{settings.Username}' has no permissions on it). Check RabbitMq:VirtualHost. ({messages})";
         if (Chain(exception).Any(e => e is AuthenticationException))
             return $"RabbitMQ at {broker}: the TLS handshake failed. Check RabbitMq:UseTls, RabbitMq:Port and RabbitMq:TlsServerName. ({messages})";
-        return $"RabbitMQ at {broker} is unreachable within {settings.ConnectTimeout.TotalSeconds:0.#} s. Check RabbitMq:Host, RabbitMq:Port and RabbitMq:UseTls, and that the broker runs. ({messages})";
+        return $"RabbitMQ at {broker} is unreachable within {settings.ConnectTimeout.TotalSeconds:0.#} s{(settings.Nodes.Count > 1 ? " (no node accepted)" : "")}. Check RabbitMq:Host, RabbitMq:Port and RabbitMq:UseTls, and that the broker runs. ({messages})";
     }
 
     static IEnumerable<Exception> Chain(Exception exception)

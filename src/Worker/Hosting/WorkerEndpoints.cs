@@ -34,27 +34,29 @@ internal static class WorkerEndpoints
     public static void ConfigureDedup(DedupOptions options) =>
         options.KeyFromContext<ExternalPayment>((ConsumeContext<ExternalPayment> context) => AmqpMessageId.Key(context));
 
-    /// <summary>Puts the dedup filter on the bus and configures the three receive endpoints.</summary>
+    /// <summary>Puts the dedup filter on the bus and configures the three receive endpoints (on RabbitMQ, their queue type: <see cref="WorkerQueues"/>).</summary>
     public static void ConfigureWorkerEndpoints(this IBusFactoryConfigurator cfg, IBusRegistrationContext context, WorkerSettings settings)
     {
         cfg.UseDedup(context);
         cfg.UseWorkerFaultsInsideDedup(context); // test-only (Worker:Faults:PauseBeforeComplete); nothing unless configured
+        if (cfg is IRabbitMqBusFactoryConfigurator rabbitMq)
+            WorkerQueues.ConfigureBus(rabbitMq, settings);
 
         cfg.ReceiveEndpoint(ChargePaymentConsumer.Queue, e =>
         {
-            Limits(e, settings);
+            ConfigureQueue(e, ChargePaymentConsumer.Queue, settings);
             e.ConfigureConsumer<ChargePaymentConsumer>(context);
         });
 
         cfg.ReceiveEndpoint(GetQuoteConsumer.Queue, e =>
         {
-            Limits(e, settings);
+            ConfigureQueue(e, GetQuoteConsumer.Queue, settings);
             e.ConfigureConsumer<GetQuoteConsumer>(context);
         });
 
         cfg.ReceiveEndpoint(ExternalPaymentConsumer.Queue, e =>
         {
-            Limits(e, settings);
+            ConfigureQueue(e, ExternalPaymentConsumer.Queue, settings);
 
             // Producers that are not MassTransit publish bare JSON (content type application/json, or none) straight
             // to this queue; no MassTransit envelope, no message-type exchange binding.
@@ -64,9 +66,11 @@ internal static class WorkerEndpoints
         });
     }
 
-    static void Limits(IReceiveEndpointConfigurator endpoint, WorkerSettings settings)
+    static void ConfigureQueue(IReceiveEndpointConfigurator endpoint, string queue, WorkerSettings settings)
     {
         endpoint.PrefetchCount = settings.PrefetchCount;
         endpoint.ConcurrentMessageLimit = settings.ConcurrentMessageLimit;
+        if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbitMq)
+            WorkerQueues.ConfigureEndpoint(rabbitMq, queue, settings);
     }
 }

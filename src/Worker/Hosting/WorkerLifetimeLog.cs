@@ -1,4 +1,3 @@
-using Dedup.Worker.Consumers;
 using Dedup.Worker.Settings;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -25,7 +24,7 @@ internal sealed class WorkerLifetimeLog : IHostedLifecycleService
     {
         var worker = _configuration.Worker;
         WorkerLog.Started(_logger,
-            string.Join(", ", ChargePaymentConsumer.Queue, GetQuoteConsumer.Queue, ExternalPaymentConsumer.Queue),
+            $"{string.Join(", ", WorkerQueues.Names)} ({WorkerQueues.Describe(worker)})",
             _configuration.RabbitMq.Describe(), RedisSettings.Redact(_configuration.Redis.Configuration),
             worker.StopTimeout, worker.ConsumerStopTimeout);
         return Task.CompletedTask;

@@ -1,4 +1,3 @@
-using System.Security.Authentication;
 using Dedup.Worker.Health;
 using Dedup.Worker.Ledger;
 using Dedup.Worker.Settings;
@@ -47,20 +46,7 @@ internal static class WorkerServiceCollectionExtensions
             x.AddWorkerConsumers();
             x.UsingRabbitMq((context, cfg) =>
             {
-                var rabbitMq = configuration.RabbitMq;
-                cfg.Host(rabbitMq.Host, (ushort)rabbitMq.EffectivePort, rabbitMq.VirtualHost, "dedup-worker", h =>
-                {
-                    h.Username(rabbitMq.Username);
-                    h.Password(rabbitMq.Password);
-                    if (rabbitMq.UseTls)
-                    {
-                        h.UseSsl(s =>
-                        {
-                            s.Protocol = SslProtocols.Tls12 | SslProtocols.Tls13;
-                            s.ServerName = rabbitMq.TlsServerName ?? rabbitMq.Host;
-                        });
-                    }
-                });
+                cfg.ConfigureHost(configuration.RabbitMq, "dedup-worker");
                 cfg.UseWorkerFaults(context); // test-only (Worker:Faults); nothing unless configured
                 cfg.ConfigureWorkerEndpoints(context, worker);
             });

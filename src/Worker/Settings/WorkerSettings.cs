@@ -24,6 +24,26 @@ public sealed class WorkerSettings
     /// <summary>How many unacknowledged messages RabbitMQ hands this process per queue. Default 32; 1 to 10000.</summary>
     public int PrefetchCount { get; set; } = 32;
 
+    /// <summary>
+    /// The type of the queues <c>payments</c>, <c>quotes</c> and <c>external-payments</c> (and their <c>_error</c> and
+    /// <c>_skipped</c> queues). Default <see cref="WorkerQueueType.Classic"/>. RabbitMQ cannot change the type of an existing
+    /// queue: the worker refuses to start when one exists with another type.
+    /// </summary>
+    public WorkerQueueType QueueType { get; set; } = WorkerQueueType.Classic;
+
+    /// <summary>
+    /// Quorum queues only: how often RabbitMQ may return a message to the queue (a worker crashed, lost its connection or
+    /// stopped while holding it, or a nack) before it dead-letters the message to <c>&lt;queue&gt;_error</c> instead.
+    /// Default <see cref="DefaultDeliveryLimit"/>; 1 to 10000. A transient dedup failure costs at most one return per copy.
+    /// </summary>
+    public int? DeliveryLimit { get; set; }
+
+    /// <summary>The delivery limit of quorum queues when <see cref="DeliveryLimit"/> is not set: RabbitMQ 4's own default.</summary>
+    public const int DefaultDeliveryLimit = 20;
+
+    /// <summary>The delivery limit the worker declares on quorum queues.</summary>
+    internal int EffectiveDeliveryLimit => DeliveryLimit ?? DefaultDeliveryLimit;
+
     /// <summary>Simulated work per payment before the ledger write (stands for a call to a payment provider). Default 0; at most 10 min.</summary>
     public TimeSpan PaymentWorkTime { get; set; } = TimeSpan.Zero;
 
@@ -43,6 +63,12 @@ public sealed class WorkerSettings
             yield return $"Worker:ConcurrentMessageLimit must be 1 to 1000; it is {ConcurrentMessageLimit}.";
         if (PrefetchCount is < 1 or > 10_000)
             yield return $"Worker:PrefetchCount must be 1 to 10000; it is {PrefetchCount}.";
+        if (!Enum.IsDefined(QueueType))
+            yield return $"Worker:QueueType must be Classic or Quorum; it is {QueueType}.";
+        else if (DeliveryLimit is { } limit && QueueType != WorkerQueueType.Quorum)
+            yield return $"Worker:DeliveryLimit applies to quorum queues only (a classic queue has no delivery limit); set Worker:QueueType=Quorum or remove Worker:DeliveryLimit. It is {limit}, Worker:QueueType is {QueueType}.";
+        else if (DeliveryLimit is < 1 or > 10_000)
+            yield return $"Worker:DeliveryLimit must be 1 to 10000 (returns to the queue before RabbitMQ dead-letters a message to its _error queue); it is {DeliveryLimit}.";
         if (PaymentWorkTime < TimeSpan.Zero || PaymentWorkTime > TimeSpan.FromMinutes(10))
             yield return $"Worker:PaymentWorkTime must be between 0 and 00:10:00; it is {PaymentWorkTime}.";
         if (QuoteWorkTime < TimeSpan.Zero || QuoteWorkTime > TimeSpan.FromMinutes(10))

@@ -11,7 +11,15 @@ namespace Dedup.Worker.Traffic;
 /// go through <paramref name="externalSender"/> (plain AMQP), or, when there is none, as MassTransit messages
 /// whose MessageId stands for the AMQP message_id (the demo's in-memory transport has no AMQP properties).
 /// </summary>
-internal sealed class MassTransitSender(ISendEndpointProvider endpoints, Uri responseAddress, ITrafficSender? externalSender) : ITrafficSender
+/// <param name="endpoints">The bus (or a consume context) to send with.</param>
+/// <param name="responseAddress">Where quote requests ask for their replies.</param>
+/// <param name="externalSender">Plain AMQP for external payments, or null.</param>
+/// <param name="viaExchange">
+/// Send to <c>exchange:&lt;queue&gt;</c> (the queue's own exchange, bound to it by the worker) instead of
+/// <c>queue:&lt;queue&gt;</c>: for quorum queues, where MassTransit's declaration of a <c>queue:</c> address (a classic
+/// queue) is refused by RabbitMQ.
+/// </param>
+internal sealed class MassTransitSender(ISendEndpointProvider endpoints, Uri responseAddress, ITrafficSender? externalSender, bool viaExchange = false) : ITrafficSender
 {
     readonly ConcurrentDictionary<string, Task<ISendEndpoint>> _endpoints = new();
 
@@ -52,7 +60,7 @@ internal sealed class MassTransitSender(ISendEndpointProvider endpoints, Uri res
     }
 
     Task<ISendEndpoint> Endpoint(string queue) =>
-        _endpoints.GetOrAdd(queue, q => endpoints.GetSendEndpoint(new Uri($"queue:{q}")));
+        _endpoints.GetOrAdd(queue, q => endpoints.GetSendEndpoint(new Uri($"{(viaExchange ? "exchange" : "queue")}:{q}")));
 
     static Guid DeterministicGuid(string id) =>
         Guid.TryParse(id, out var guid) ? guid : new Guid(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(id)).AsSpan(0, 16));

@@ -33,13 +33,35 @@ internal sealed class RawAmqpSender : ITrafficSender, IAsyncDisposable
             ContentType = "application/json",
             DeliveryMode = DeliveryModes.Persistent,
         };
-        await channel.BasicPublishAsync(string.Empty, ExternalPaymentConsumer.Queue, mandatory: true, properties, body, cancellationToken);
+        try
+        {
+            await channel.BasicPublishAsync(string.Empty, ExternalPaymentConsumer.Queue, mandatory: true, properties, body, cancellationToken);
+        }
+        catch (Exception)
+        {
+            // A channel the broker closed stays closed: never hand it to the next send.
+            await DisposeQuietlyAsync(channel);
+            throw;
+        }
+
         _channels.Add(channel);
     }
 
     public async ValueTask DisposeAsync()
     {
         while (_channels.TryTake(out var channel))
+            await DisposeQuietlyAsync(channel);
+    }
+
+    static async ValueTask DisposeQuietlyAsync(IChannel channel)
+    {
+        try
+        {
             await channel.DisposeAsync();
+        }
+        catch (Exception exception) when (exception is RabbitMQ.Client.Exceptions.RabbitMQClientException or IOException or ObjectDisposedException)
+        {
+            // Closing a channel whose connection is gone: nothing left to release.
+        }
     }
 }

@@ -25,8 +25,6 @@ internal static class TrafficCommand
         "count", "requests", "external-share", "dup-share", "concurrent-share", "concurrency", "rate", "seed", "timeout",
     };
 
-    static readonly string[] Queues = [ChargePaymentConsumer.Queue, GetQuoteConsumer.Queue, ExternalPaymentConsumer.Queue];
-
     public static async Task<int> RunAsync(Options options)
     {
         var count = options.Int("count", 10_000, 0, 10_000_000);
@@ -54,17 +52,7 @@ internal static class TrafficCommand
         builder.Services.AddMassTransit(x =>
         {
             x.DisableUsageTelemetry();
-            x.UsingRabbitMq((_, cfg) =>
-            {
-                var r = configuration.RabbitMq;
-                cfg.Host(r.Host, (ushort)r.EffectivePort, r.VirtualHost, "dedup-traffic", h =>
-                {
-                    h.Username(r.Username);
-                    h.Password(r.Password);
-                    if (r.UseTls)
-                        h.UseSsl(s => s.ServerName = r.TlsServerName ?? r.Host);
-                });
-            });
+            x.UsingRabbitMq((_, cfg) => cfg.ConfigureHost(configuration.RabbitMq, "dedup-traffic"));
         });
         builder.Services.AddOptions<MassTransitHostOptions>().Configure(o =>
         {
@@ -93,7 +81,7 @@ internal static class TrafficCommand
         var bus = host.Services.GetRequiredService<IBus>();
         bus.ConnectHandler<QuoteIssued>(replies.Record);
         await using var raw = new RawAmqpSender(amqp);
-        var driver = new TrafficDriver(new MassTransitSender(bus, bus.Address, raw), concurrency, rate);
+        var driver = new TrafficDriver(new MassTransitSender(bus, bus.Address, raw, viaExchange: configuration.Worker.QueueType == WorkerQueueType.Quorum), concurrency, rate);
         var requestIds = plan.Batches.SelectMany(b => b).Where(m => m.Kind == MessageKind.Quote && !m.Duplicate).Select(m => m.RequestId).ToList();
 
         Console.WriteLine($"traffic: {configuration.RabbitMq.Describe()}, ledger Redis {RedisSettings.Redact(redis.LedgerConfiguration)} (prefix {configuration.Ledger.KeyPrefix}), seed {seed}");
@@ -145,6 +133,8 @@ internal static class TrafficCommand
         var unanswered = requestIds.Count(id => !replies.WasAnswered(id));
         var seconds = (doneTime ?? Stopwatch.GetElapsedTime(started)).TotalSeconds;
         Console.WriteLine();
+        if (driver.Retried > 0)
+            Console.WriteLine($"  {driver.Retried} sends failed and were tried again with the same MessageId (a lost connection; a retry that duplicates a send that did arrive is skipped by dedup)");
         Console.WriteLine($"  sent {driver.Sent} messages in {sendTime?.TotalSeconds ?? double.NaN:0.0} s: {(sendTime is { } s ? driver.Sent / s.TotalSeconds : 0):0} msg/s (MassTransit sends and broker-confirmed AMQP publishes)");
         Console.WriteLine($"  processed: every unique message in the ledger and the queues empty after {seconds:0.0} s: {plan.Messages / seconds:0} msg/s end to end");
         Console.WriteLine($"  ran once {executed.Once}/{plan.Unique}, more than once {executed.Twice}, never {executed.Missing}; requests answered {requestIds.Count - unanswered}/{requestIds.Count}, duplicate requests answered {replies.Replayed}/{plan.DuplicateRequests}");
@@ -156,15 +146,24 @@ internal static class TrafficCommand
 
     static async Task<bool> QueuesEmptyAsync(IConnection connection)
     {
-        await using var channel = await connection.CreateChannelAsync();
-        foreach (var queue in Queues)
+        try
         {
-            var ok = await channel.QueueDeclarePassiveAsync(queue);
-            if (ok.MessageCount > 0)
-                return false;
-        }
+            await using var channel = await connection.CreateChannelAsync();
+            foreach (var queue in WorkerQueues.Names)
+            {
+                var ok = await channel.QueueDeclarePassiveAsync(queue);
+                if (ok.MessageCount > 0)
+                    return false;
+            }
 
-        return true;
+            return true;
+        }
+        catch (Exception exception) when (exception is RabbitMQ.Client.Exceptions.AlreadyClosedException
+                                              or RabbitMQ.Client.Exceptions.OperationInterruptedException { ShutdownReason.ReplyCode: not 404 })
+        {
+            // The connection is recovering (a node went away): ask again at the next tick.
+            return false;
+        }
     }
 
     sealed record Counts(IReadOnlyList<long> Payments, IReadOnlyList<long> Quotes)

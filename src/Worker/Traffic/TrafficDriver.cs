@@ -4,14 +4,25 @@ namespace Dedup.Worker.Traffic;
 
 /// <summary>
 /// Sends a plan's batches with bounded concurrency and an optional rate limit; each batch's messages go out at the
-/// same moment (that is what makes a duplicate concurrent).
+/// same moment (that is what makes a duplicate concurrent). A send that fails is tried again, as a producer that
+/// retries does: with the same MessageId, so if the failed attempt reached the broker after all, the retry is a
+/// duplicate that dedup skips.
 /// </summary>
 internal sealed class TrafficDriver
 {
+    /// <summary>
+    /// Attempts per message, a second apart: long enough for a lost connection to come back and for a quorum queue whose
+    /// leader went away to elect another (RabbitMQ 3.10 closes a publisher's channel with INTERNAL_ERROR meanwhile).
+    /// </summary>
+    const int SendAttempts = 30;
+
+    static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
     readonly ITrafficSender _sender;
     readonly int _concurrency;
     readonly double _rate;
     int _sent;
+    int _retried;
 
     public TrafficDriver(ITrafficSender sender, int concurrency, double rate)
     {
@@ -22,6 +33,9 @@ internal sealed class TrafficDriver
 
     /// <summary>Messages handed to the transport so far (MassTransit: sent; RabbitMQ: confirmed by the broker).</summary>
     public int Sent => Volatile.Read(ref _sent);
+
+    /// <summary>Sends tried again after a failed attempt.</summary>
+    public int Retried => Volatile.Read(ref _retried);
 
     public async Task SendAsync(IReadOnlyList<IReadOnlyList<PlannedMessage>> batches, CancellationToken cancellationToken)
     {
@@ -40,9 +54,26 @@ internal sealed class TrafficDriver
 
             await Task.WhenAll(batch.Select(async message =>
             {
-                await _sender.SendAsync(message, ct);
+                await SendWithRetriesAsync(message, ct);
                 Interlocked.Increment(ref _sent);
             }));
         });
+    }
+
+    async Task SendWithRetriesAsync(PlannedMessage message, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await _sender.SendAsync(message, cancellationToken);
+                return;
+            }
+            catch (Exception) when (attempt < SendAttempts && !cancellationToken.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref _retried);
+                await Task.Delay(RetryDelay, cancellationToken);
+            }
+        }
     }
 }

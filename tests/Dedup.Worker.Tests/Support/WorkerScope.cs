@@ -100,17 +100,75 @@ internal sealed class WorkerScope : IAsyncDisposable
     /// <summary>Messages in a queue, ready and unacknowledged (<c>rabbitmqctl list_queues messages</c>); -1 when it does not exist.</summary>
     public Task<long> QueueMessagesAsync(string queue) => ListQueueAsync(queue, "messages");
 
-    async Task<long> ListQueueAsync(string queue, string column)
+    async Task<long> ListQueueAsync(string queue, string column) =>
+        (await ListQueuesAsync(column)).TryGetValue(queue, out var values) ? long.Parse(values[0], CultureInfo.InvariantCulture) : -1;
+
+    /// <summary>
+    /// <c>rabbitmqctl list_queues name &lt;columns&gt;</c> in this virtual host: each queue's values of <paramref name="columns"/>
+    /// (e.g. <c>type</c>, <c>arguments</c>), by queue name. Values must not contain spaces.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, string[]>> ListQueuesAsync(params string[] columns)
     {
-        var output = await _servers.RabbitMq.CtlAsync("-q", "list_queues", "-p", VirtualHost, "--no-table-headers", "name", column);
+        var output = await _servers.RabbitMq.CtlAsync(["-q", "list_queues", "-p", VirtualHost, "--no-table-headers", "name", .. columns]);
+        var queues = new Dictionary<string, string[]>(StringComparer.Ordinal);
         foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var parts = line.Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length == 2 && parts[0] == queue)
-                return long.Parse(parts[1], CultureInfo.InvariantCulture);
+            if (parts.Length == columns.Length + 1)
+                queues[parts[0]] = parts[1..];
         }
 
-        return -1;
+        return queues;
+    }
+
+    /// <summary>
+    /// Messages ready in a queue, from a passive declaration (-1 when it does not exist). Unlike <c>rabbitmqctl
+    /// list_queues</c>, which reports a quorum queue's counts from statistics up to 5 s old, this is the count now.
+    /// </summary>
+    public async Task<long> ReadyMessagesAsync(string queue)
+    {
+        await using var connection = await ConnectAmqpAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException exception) when (exception.ShutdownReason?.ReplyCode == 404)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>Messages delivered and not yet acknowledged on every channel of this virtual host, now (<c>rabbitmqctl list_channels</c>).</summary>
+    public async Task<long> UnacknowledgedNowAsync()
+    {
+        var output = await _servers.RabbitMq.CtlAsync("-q", "list_channels", "--no-table-headers", "vhost", "messages_unacknowledged");
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(line => line.Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries))
+            .Where(parts => parts.Length == 2 && parts[0] == VirtualHost)
+            .Sum(parts => long.Parse(parts[1], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// <see cref="SettledExecutionsAsync"/> for quorum queues: <paramref name="queue"/> has no message ready and no channel
+    /// of this virtual host holds one unacknowledged, both read now.
+    /// </summary>
+    public async Task<long[]> SettledExecutionsNowAsync(IReadOnlyList<string> paymentIds, string queue, TimeSpan timeout)
+    {
+        long[] counts = [];
+        (long Ready, long Unacknowledged) left = (-1, -1);
+        await Eventually.UntilAsync(
+            async () =>
+            {
+                counts = await PaymentExecutionsAsync(paymentIds);
+                if (counts.Any(c => c == 0))
+                    return false;
+                left = (await ReadyMessagesAsync(queue), await UnacknowledgedNowAsync());
+                return left == (0, 0);
+            },
+            timeout,
+            () => $"{counts.Count(c => c > 0)} of {paymentIds.Count} payments in the ledger, {left.Ready} messages ready in '{queue}', {left.Unacknowledged} unacknowledged");
+        return counts;
     }
 
     /// <summary>
