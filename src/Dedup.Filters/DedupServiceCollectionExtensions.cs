@@ -68,6 +68,12 @@ public static class DedupServiceCollectionExtensions
 
         // Start even while Redis is down: claims then fail closed and messages are redelivered.
         parsed.AbortOnConnectFail = false;
+
+        // A primary and its replicas without Sentinel: the client learns of a promotion when it re-reads the servers'
+        // roles, by default every 60 s, and meanwhile writes fail (READONLY, or the old primary is gone). Every second
+        // unless the configuration says otherwise (reliability scenario 18).
+        if (!configuration.Split(',').Any(part => part.TrimStart().StartsWith("configCheckSeconds=", StringComparison.OrdinalIgnoreCase)))
+            parsed.ConfigCheckSeconds = 1;
         return services.AddDedupRedisStore(_ => ConnectionMultiplexer.Connect(parsed), ownsConnection: true);
     }
 
