@@ -14,7 +14,7 @@ public sealed class ReliabilityCollection : ICollectionFixture<ReliabilityCluste
 /// <summary>
 /// What every scenario shares: one RabbitMQ node (each scenario gets its own virtual host, so queues never mix), one
 /// Redis for the ledger (each scenario its own key prefix; the dedup Redis is the scenario's own, so faults on it never
-/// touch the ledger), and the summary the checker writes to artifacts/reliability/summary.json.
+/// touch the ledger; a scenario on a Redis Cluster keeps its ledger on its cluster), and the summary the checker writes to artifacts/reliability/summary.json.
 /// </summary>
 public sealed class ReliabilityCluster : IAsyncLifetime
 {

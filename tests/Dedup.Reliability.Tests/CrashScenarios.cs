@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using Xunit.Abstractions;
 
 namespace Dedup.Reliability.Tests;
@@ -6,7 +8,7 @@ namespace Dedup.Reliability.Tests;
 [Collection(ReliabilityCollection.Name)]
 public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper output)
 {
-    static List<Guid> Ids(int n) => [.. Enumerable.Range(0, n).Select(_ => Guid.NewGuid())];
+    internal static List<Guid> Ids(int n) => [.. Enumerable.Range(0, n).Select(_ => Guid.NewGuid())];
 
     [Fact]
     public async Task S01_SameIdThreeTimesSpacedOut()
@@ -31,6 +33,16 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
     public async Task S02_ConcurrentDuplicatesAcrossThreeWorkers()
     {
         await using var s = await Scenario.StartAsync(cluster, output, "2-concurrent-duplicates-3-workers");
+        await s.FinishAsync(notes: await ConcurrentDuplicatesAcrossThreeWorkersAsync(s));
+    }
+
+    /// <summary>
+    /// Scenario 2's traffic and checks, on whatever dedup Redis <paramref name="s"/> has (scenario 19 runs it on a Redis
+    /// Cluster): 60 payments, 8 adjacent copies each, over three workers. Returns the scenario's figures for its notes.
+    /// </summary>
+    internal static async Task<string> ConcurrentDuplicatesAcrossThreeWorkersAsync(Scenario s)
+    {
+        var clock = Stopwatch.StartNew();
         var settings = new[] { ("Worker__PrefetchCount", "64"), ("Worker__ConcurrentMessageLimit", "32"), ("Worker__PaymentWorkTime", "00:00:00.050") };
         s.StartWorker("w1", settings);
         s.StartWorker("w2", settings);
@@ -41,15 +53,26 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
             await s.SendPaymentAsync(id, copies: 8); // adjacent copies: they arrive together at different workers
 
         await s.DrainAsync(TimeSpan.FromSeconds(90));
-        var waited = s.Workers.Sum(w => w.Count("outcome=in_flight_waited"));
+        var waited = s.Outcomes("in_flight_waited");
         s.Log($"in-flight waits: {waited}");
-        await s.FinishAsync();
+        return string.Create(CultureInfo.InvariantCulture, $"inFlightWaits={waited} seconds={clock.Elapsed.TotalSeconds:F0}");
     }
 
     [Fact]
     public async Task S03_KilledRightAfterClaim_AnotherTakesOverAfterTheLease()
     {
         await using var s = await Scenario.StartAsync(cluster, output, "3-sigkill-after-claim");
+        await s.FinishAsync(notes: await KilledRightAfterClaimAsync(s));
+    }
+
+    /// <summary>
+    /// Scenario 3's fault and checks, on whatever dedup Redis <paramref name="s"/> has (scenario 20 runs it on a Redis
+    /// Cluster): a worker SIGKILLs itself right after claiming the victim; two others start and one takes the victim over
+    /// after the lease and runs it once. Returns the scenario's figures for its notes.
+    /// </summary>
+    internal static async Task<string> KilledRightAfterClaimAsync(Scenario s)
+    {
+        var clock = Stopwatch.StartNew();
         var victim = Guid.NewGuid();
         var a = s.StartWorker("a-faulty", ("Worker__Faults__Kill", "AfterClaim"), ("Worker__Faults__PaymentId", victim.ToString()),
             ("Worker__PrefetchCount", "1"), ("Worker__ConcurrentMessageLimit", "1"));
@@ -59,15 +82,18 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
         await s.SendPaymentsAsync(others, copies: 2);
         Assert.True(await a.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the faulty worker did not kill itself");
         s.Log("worker a killed itself after the claim");
-        var b = s.StartWorker("b");
+        s.StartWorker("b");
         s.StartWorker("c");
         await s.DrainAsync(TimeSpan.FromSeconds(90));
 
         s.Check(a.Count("killing process") == 1, "a died at the fault point");
         var entries = await s.LedgerEntriesAsync(victim.ToString());
-        s.Check(entries.Count == 1, $"the victim ran once, by the taker-over (entries at epochs: {string.Join(", ", entries.Select(e => e.GetProperty("epoch").GetInt64()))})");
-        s.Check(s.Workers.Sum(w => w.Count("outcome=taken_over")) >= 1, "the takeover was counted (dedup.messages outcome=taken_over)");
-        await s.FinishAsync();
+        var writers = entries.Select(e => (Worker: e.GetProperty("worker").GetString() ?? "?", Epoch: e.GetProperty("epoch").GetInt64())).ToList();
+        s.Check(writers.Count == 1 && !writers[0].Worker.EndsWith($"/{a.Id}", StringComparison.Ordinal),
+            $"the victim ran once, by a taker-over, not by a (pid {a.Id}): {string.Join(", ", writers.Select(w => $"{w.Worker} at epoch {w.Epoch}"))}");
+        var takenOver = s.Outcomes("taken_over");
+        s.Check(takenOver >= 1, "the takeover was counted (dedup.messages outcome=taken_over)");
+        return string.Create(CultureInfo.InvariantCulture, $"takenOver={takenOver} seconds={clock.Elapsed.TotalSeconds:F0}");
     }
 
     [Fact]

@@ -13,7 +13,8 @@ namespace Dedup.Reliability.Tests;
 /// One scenario: its own RabbitMQ virtual host and dedup Redis, the worker processes it starts, the producer, and the
 /// checker. Every message carries the header <c>x-test-id</c> (the payment or quote id, or a name for bad input), so an
 /// id is accounted for by the ledger (<c>GET ledger:&lt;scenario&gt;:{&lt;id&gt;}:payment</c>, or <c>:quote</c>) or by the
-/// error queue.
+/// error queue. The ledger is the suite's shared Redis, except on a Redis Cluster (<see cref="StartClusterAsync"/>),
+/// where it is the cluster itself, as in the worker's default settings.
 /// </summary>
 public sealed class Scenario : IAsyncDisposable
 {
@@ -53,14 +54,20 @@ public sealed class Scenario : IAsyncDisposable
 
     public string LedgerPrefix { get; }
 
-    /// <summary>The scenario's dedup Redis, one server (not for a scenario started with <see cref="StartReplicatedAsync"/>).</summary>
-    public RedisServer Redis => _redis ?? throw new InvalidOperationException($"Scenario {Name} runs on a primary and a replica: use Replicated.");
+    /// <summary>The scenario's dedup Redis, one server (only for a scenario started with <see cref="StartAsync"/>).</summary>
+    public RedisServer Redis => _redis ?? throw new InvalidOperationException($"Scenario {Name} does not run on one Redis server: use {(Replicated is null ? nameof(DedupCluster) : nameof(Replicated))}.");
 
     /// <summary>The scenario's dedup Redis as a primary and a replica, for a scenario started with <see cref="StartReplicatedAsync"/>.</summary>
     public ReplicatedRedis? Replicated { get; private set; }
 
-    /// <summary>The test's own connection to the dedup Redis (to both nodes of <see cref="Replicated"/>, following a promotion).</summary>
+    /// <summary>The scenario's dedup Redis and ledger as a Redis Cluster, for a scenario started with <see cref="StartClusterAsync"/>.</summary>
+    public RedisCluster? DedupCluster { get; private set; }
+
+    /// <summary>The test's own connection to the dedup Redis (to both nodes of <see cref="Replicated"/>, following a promotion; to every node of <see cref="DedupCluster"/>).</summary>
     public ConnectionMultiplexer DedupRedis { get; private set; } = null!;
+
+    /// <summary>Where the checker reads the ledger: the suite's ledger Redis, or the cluster.</summary>
+    ConnectionMultiplexer Ledger => DedupCluster is null ? _cluster.Ledger : DedupRedis;
 
     public RabbitMqServer RabbitMq => _cluster.RabbitMq;
 
@@ -98,6 +105,24 @@ public sealed class Scenario : IAsyncDisposable
             scenario.Replicated = await ReplicatedRedis.StartAsync();
             return $"{scenario.Replicated.PrimaryConnectionString},{scenario.Replicated.ReplicaConnectionString}";
         });
+        return scenario;
+    }
+
+    /// <summary>
+    /// A scenario on a local Redis Cluster of three masters (with <paramref name="replicasPerMaster"/> replicas each)
+    /// that holds both the dedup records and the ledger: the workers get every node in <c>Redis__Configuration</c> and
+    /// no <c>Ledger__Redis</c>, the worker's defaults on a cluster (README, "Redis Cluster").
+    /// </summary>
+    public static async Task<Scenario> StartClusterAsync(ReliabilityCluster cluster, ITestOutputHelper output, string name, int replicasPerMaster = 0)
+    {
+        var scenario = new Scenario(cluster, output, name);
+        await scenario.InitializeAsync(async () =>
+        {
+            scenario.DedupCluster = await RedisCluster.StartAsync(new RedisClusterOptions { ReplicasPerMaster = replicasPerMaster });
+            scenario.Log($"started {scenario.DedupCluster}");
+            return scenario.DedupCluster.ConnectionString;
+        });
+        scenario.Defaults.Remove("Ledger__Redis");
         return scenario;
     }
 
@@ -356,7 +381,7 @@ public sealed class Scenario : IAsyncDisposable
     /// </summary>
     public async Task<Dictionary<string, long>> LedgerCountsAsync()
     {
-        var db = _cluster.Ledger.GetDatabase();
+        var db = Ledger.GetDatabase();
         var expected = _expected.ToArray();
         var values = await Task.WhenAll(expected.Select(e => db.StringGetAsync(LedgerKey(e.Key, e.Value.Counter == LedgerCounter.Quote ? "quote" : "payment"))));
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -382,7 +407,7 @@ public sealed class Scenario : IAsyncDisposable
     /// <summary>The ledger's entries (JSON) for one payment, oldest first (<c>LRANGE &lt;prefix&gt;{&lt;id&gt;}:entries</c>).</summary>
     public async Task<List<JsonElement>> LedgerEntriesAsync(string paymentId)
     {
-        var all = await _cluster.Ledger.GetDatabase().ListRangeAsync(LedgerKey(paymentId, "entries"));
+        var all = await Ledger.GetDatabase().ListRangeAsync(LedgerKey(paymentId, "entries"));
         return [.. all.Select(v => JsonDocument.Parse((string)v!).RootElement)];
     }
 
@@ -479,10 +504,18 @@ public sealed class Scenario : IAsyncDisposable
             _failures.Add(what);
     }
 
-    /// <summary>Keys of the dedup store still in progress (s = p), on its primary.</summary>
+    /// <summary>Keys of the dedup store still in progress (s = p), on its primary (on a cluster, on every master).</summary>
     public async Task<int> KeysInProgressAsync()
     {
-        var server = DedupRedis.GetServers().First(s => s.IsConnected && !s.IsReplica);
+        var n = 0;
+        foreach (var server in await DedupPrimariesAsync())
+            n += await KeysInProgressAsync(server);
+        return n;
+    }
+
+    /// <summary>Keys of the dedup store still in progress (s = p) on one server (a cluster's master holds its slots' keys).</summary>
+    public async Task<int> KeysInProgressAsync(IServer server)
+    {
         var db = DedupRedis.GetDatabase();
         var n = 0;
         await foreach (var key in server.KeysAsync(pattern: "dedup:*"))
@@ -492,6 +525,24 @@ public sealed class Scenario : IAsyncDisposable
         }
 
         return n;
+    }
+
+    /// <summary>
+    /// The servers that hold the dedup records: the primary, or on a cluster every node that answers <c>ROLE</c> as a
+    /// master now (asked of the nodes, not of the connection, whose view may lag a failover by a moment).
+    /// </summary>
+    public async Task<IReadOnlyList<IServer>> DedupPrimariesAsync()
+    {
+        if (DedupCluster is null)
+            return [DedupRedis.GetServers().First(s => s.IsConnected && !s.IsReplica)];
+        var masters = new List<IServer>();
+        foreach (var node in DedupCluster.Nodes)
+        {
+            if (await node.IsMasterAsync())
+                masters.Add(DedupRedis.GetServer(node.EndPoint));
+        }
+
+        return masters;
     }
 
     /// <summary>
@@ -574,6 +625,8 @@ public sealed class Scenario : IAsyncDisposable
             await _redis.DisposeAsync();
         if (Replicated is not null)
             await Replicated.DisposeAsync();
+        if (DedupCluster is not null)
+            await DedupCluster.DisposeAsync();
         try
         {
             await RabbitMq.CtlAsync("delete_vhost", VirtualHost);
