@@ -226,4 +226,36 @@ public sealed class RedTeam2ExecutorTests
         Assert.Equal(firstEpoch, asked!.PreviousEpoch);
         Assert.Equal(7, await executor.ExecuteAsync(key, _ => { applied.Increment(); return Task.FromResult(9); }));
     }
+
+    // Red team 2, PROBE (held expected): a duplicate waiting (Busy) on a holder that makes its effect and throws is woken by
+    // the release, claims after it, and asks the check instead of running the work again.
+    [Fact]
+    public async Task WaiterWokenByAReleaseAfterTheEffect_AsksTheCheck_AndDoesNotRunTheWork()
+    {
+        var (executor, provider) = Build();
+        await using var _ = provider;
+        var applied = new Counter();
+        var key = "wait:" + Guid.NewGuid();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var holder = executor.ExecuteAsync<int>(key, async (_, _) =>
+        {
+            applied.Increment();
+            started.SetResult();
+            await fail.Task;
+            throw new InvalidOperationException("after the effect (test)");
+        });
+        await started.Task;
+        var asked = 0;
+        var waiter = executor.ExecuteAsync(key, (_, _) => { applied.Increment(); return Task.FromResult(1); },
+            (_, _) => { Interlocked.Increment(ref asked); return Task.FromResult(TakeoverVerdict.Applied(7)); });
+        await Task.Delay(100);
+        fail.SetResult();
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => holder);
+        Assert.Equal(7, await waiter);
+        Assert.Equal(1, applied.Value);
+        Assert.Equal(1, asked);
+    }
 }
