@@ -56,7 +56,8 @@ public sealed class DedupOptions
     /// <summary>
     /// Record a terminal fault (retries exhausted, the message moved to the error queue) in the result record, so a
     /// later duplicate gets the same <c>Fault&lt;T&gt;</c> back and is acknowledged instead of running again. Default
-    /// false: a failed message leaves no record and a duplicate runs it again.
+    /// false: a failed message leaves no record and a duplicate runs it again. Not for message types with a takeover
+    /// check: their work may have happened before the failure, so a later copy asks the check instead.
     /// </summary>
     public bool RecordFaults { get; set; }
 

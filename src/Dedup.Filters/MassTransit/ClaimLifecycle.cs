@@ -332,7 +332,9 @@ internal sealed class ClaimLifecycle<TMessage>
         }
 
         _coordinator.Metrics.Outcome(DedupOutcomes.Released);
-        if (_options.RecordFaults)
+        // A fault is recorded only for a message type without a takeover check: with one, the work may have happened
+        // before the failure, and the next copy asks the check instead of being answered with the fault.
+        if (_options.RecordFaults && (_coordinator.Services is not { } services || TakeoverChecks<TMessage>.Find(services) is null))
             context.ReceiveContext.GetOrAddPayload(() => new FailedClaims()).Fingerprints[claim.Key] = claim.Fingerprint;
         return null;
     }

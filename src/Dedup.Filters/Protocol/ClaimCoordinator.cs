@@ -69,7 +69,9 @@ internal sealed class ClaimCoordinator
                             Metrics.Outcome(DedupOutcomes.TakenOver);
                         }
 
-                        claimStarted = await ConfirmSlowClaimAsync(key, owner, result.Epoch, claimStarted, cancellationToken).ConfigureAwait(false);
+                        if (await ConfirmSlowClaimAsync(key, owner, result.Epoch, claimStarted, cancellationToken).ConfigureAwait(false) is not { } confirmed)
+                            continue; // the claim was already lost when its reply arrived: claim again, and see who has the key now
+                        claimStarted = confirmed;
                         var claim = new ActiveClaim(_store, Options, _time, _logger, key, owner, result.Epoch,
                             result.Outcome == ClaimOutcome.TakenOver, claimStarted);
                         return new Acquisition(result, claim, Waited(watch));
@@ -189,9 +191,10 @@ internal sealed class ClaimCoordinator
     /// <summary>
     /// A claim whose call took more than a third of the lease (a reconnecting client queues commands; a loaded Redis)
     /// is renewed at once: the local lease deadline counts from the call's start, so without this the claim would count
-    /// as lost on arrival, and work that then ran could not be recorded. Returns the start the deadline counts from.
+    /// as lost on arrival, and work that then ran could not be recorded. Returns the start the deadline counts from, or
+    /// null when the store answers that the claim is already lost.
     /// </summary>
-    async Task<long> ConfirmSlowClaimAsync(string key, string owner, long epoch, long claimStarted, CancellationToken cancellationToken)
+    async Task<long?> ConfirmSlowClaimAsync(string key, string owner, long epoch, long claimStarted, CancellationToken cancellationToken)
     {
         if (_time.GetElapsedTime(claimStarted) <= Options.Lease / 3)
             return claimStarted;
@@ -201,6 +204,10 @@ internal sealed class ClaimCoordinator
         {
             if (await _store.RenewAsync(key, owner, epoch, Options.Lease, cancellationToken).ConfigureAwait(false))
                 return renewStarted;
+
+            // Lost: past its lease another owner took the key over (and may have completed it). Running the work on
+            // this claim would run it twice.
+            return null;
         }
         catch (DedupStoreUnavailableException exception)
         {

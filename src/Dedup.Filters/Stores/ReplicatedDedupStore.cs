@@ -43,8 +43,10 @@ internal sealed class ReplicatedDedupStore : IDedupStore, IAsyncDisposable
             catch (DedupNotReplicatedException)
             {
                 // The work must not run on a claim a failover could forget: give it back (fenced) first, so the
-                // redelivery claims the key afresh instead of waiting for this lease.
-                await ReleaseQuietlyAsync(key, owner, result.Epoch).ConfigureAwait(false);
+                // redelivery claims the key afresh instead of waiting for this lease. A claim that follows a previous
+                // owner's work (a takeover, a claim after a release) is not released but cut, so the redelivery
+                // still names that owner's epoch to the takeover check.
+                await GiveBackQuietlyAsync(key, owner, result).ConfigureAwait(false);
                 throw;
             }
         }
@@ -76,12 +78,16 @@ internal sealed class ReplicatedDedupStore : IDedupStore, IAsyncDisposable
         await _store.DisposeAsync().ConfigureAwait(false);
     }
 
-    async Task ReleaseQuietlyAsync(string key, string owner, long epoch)
+    async Task GiveBackQuietlyAsync(string key, string owner, ClaimResult claim)
     {
+        var epoch = claim.Epoch;
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _store.ReleaseAsync(key, owner, epoch, timeout.Token).ConfigureAwait(false);
+            if (claim.MayFollowWork)
+                await _store.RenewAsync(key, owner, epoch, TimeSpan.FromMilliseconds(1), timeout.Token).ConfigureAwait(false);
+            else
+                await _store.ReleaseAsync(key, owner, epoch, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is DedupStoreUnavailableException or OperationCanceledException)
         {

@@ -23,6 +23,9 @@ public sealed class PipelineState
     /// <summary>How many publishes of <see cref="PaymentCharged"/> still fail (a failing outbox flush).</summary>
     public int PublishFailuresLeft;
 
+    /// <summary>Publishes of <see cref="PaymentCharged"/> that went out.</summary>
+    public int PaymentsChargedPublished;
+
     /// <summary>How many unit-of-work commits still fail.</summary>
     public int CommitFailuresLeft;
 
@@ -114,11 +117,13 @@ public sealed class CommitFilter<T>(UnitOfWork unitOfWork, PipelineState state) 
 /// <summary>Fails publishes of <see cref="PaymentCharged"/> while the state says so (an outbox flush that fails).</summary>
 public sealed class FailingPublishFilter(PipelineState state) : IFilter<PublishContext>
 {
-    public Task Send(PublishContext context, IPipe<PublishContext> next)
+    public async Task Send(PublishContext context, IPipe<PublishContext> next)
     {
         if (context is PublishContext<PaymentCharged> && Interlocked.Decrement(ref state.PublishFailuresLeft) >= 0)
             throw new InvalidOperationException("publish failed (test)");
-        return next.Send(context);
+        await next.Send(context);
+        if (context is PublishContext<PaymentCharged>)
+            Interlocked.Increment(ref state.PaymentsChargedPublished);
     }
 
     public void Probe(ProbeContext context)

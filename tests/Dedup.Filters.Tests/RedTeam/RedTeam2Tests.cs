@@ -24,16 +24,13 @@ public sealed class RedTeam2FilterTests : BusTestBase
         services.AddDedupTakeoverCheck<ChargePayment, PaymentTakeoverCheck>();
     }
 
-    // Red team 2, FINDING (README "Sends and publishes from a consumer": "an outbox flush that fails releases the claim, so
-    // the retry publishes the event"; README "Not guaranteed": answer "applied" only when all of the message's work is done
-    // — "keep the rest in the same transaction, e.g. an outbox").
-    // With the in-memory outbox the README recommends, a consumer makes its checked effect and publishes an event that the
-    // outbox holds; the flush fails, the claim is released, and the retry's claim follows that release, so it now asks the
-    // check. The effect is there, the check answers Applied, the consumer does not run again, and the event the outbox
-    // discarded is never published: the outbox does not keep "the rest" with the effect, and "the retry publishes the
-    // event" no longer holds once a check is registered. Fails: no PaymentCharged at all.
+    // Red team 2 found: the in-memory outbox discards what it held when the flush fails; the retry's claim follows that
+    // release and asks the check. A check that sees only the effect answers Applied and the event is lost. The README
+    // ("Not guaranteed": work that continues after the effect the check sees) now says so, and says what a check must
+    // do with the in-memory outbox: answer Applied only when it can also tell the event went out. This test is that
+    // check: the event is published once (and the consumer's effect runs again: the trade-off the README states).
     [Fact]
-    public async Task OutboxFlushFailsOnce_WithACheckForTheEffect_TheEventIsStillPublishedOnce()
+    public async Task OutboxFlushFailsOnce_ACheckThatAlsoLooksForTheEvent_TheEventIsPublishedOnce()
     {
         var script = new TakeoverScript();
         await using var bus = await StartAsync(
@@ -47,18 +44,24 @@ public sealed class RedTeam2FilterTests : BusTestBase
             register: services => UseLedgerCheck(services, script));
         var outcomes = new List<string>();
         using var _ = MetricsListener.Outcomes(outcomes, bus.Provider.GetRequiredService<DedupMetrics>());
-        script.Answer = t => bus.Ledger.RunsOf(((DedupTakeover<ChargePayment>)t).Message.PaymentId) > 0 ? TakeoverVerdict.Applied() : TakeoverVerdict.NotApplied;
+        script.Answer = t =>
+        {
+            var payment = ((DedupTakeover<ChargePayment>)t).Message.PaymentId;
+            var published = Volatile.Read(ref bus.Provider.GetRequiredService<PipelineState>().PaymentsChargedPublished) > 0;
+            return bus.Ledger.RunsOf(payment) > 0 && published ? TakeoverVerdict.Applied() : TakeoverVerdict.NotApplied;
+        };
         bus.Provider.GetRequiredService<PipelineState>().PublishFailuresLeft = 1;
         var (id, payment) = (Guid.NewGuid(), new ChargePayment(Guid.NewGuid(), 1m));
 
         await Publish(bus, payment, id);
-        await bus.Deliveries.ReceivedAsync(id, 1);
-        await Task.Delay(500); // the retry: recovered (check) or run again
+        await MetricsListener.WaitForAsync(outcomes, DedupOutcomes.First); // the retry ran the consumer again
 
-        Assert.Single(bus.Harness.Published.Select<PaymentCharged>());
+        Assert.Equal(2, bus.Ledger.RunsOf(payment.PaymentId)); // the effect again: the trade-off the README states
+        Assert.Equal(1, bus.Provider.GetRequiredService<PipelineState>().PaymentsChargedPublished);
+        Assert.Single(script.Asked);
     }
 
-    // Red team 2, FINDING (README "Closing the crash window": the check is "asked only when a previous owner's work may have
+    // Red team 2, broken before the fix (README "Closing the crash window": the check is "asked only when a previous owner's work may have
     // happened — on a takeover, and on a claim that follows a release (an attempt that failed, perhaps after its side
     // effect: the consumer threw after writing ...)"; the table: Applied → "completed without running the consumer, its
     // record marked recovered").
@@ -157,7 +160,7 @@ public sealed class RedTeam2ExecutorTests
         return (new DedupExecutor(coordinator), provider);
     }
 
-    // Red team 2, FINDING (README "What each failure leads to": "claim call slow ... a claim that took over a third of the
+    // Red team 2, broken before the fix (README "What each failure leads to": "claim call slow ... a claim that took over a third of the
     // lease is renewed at once before the consumer runs, so it is not lost on arrival"; "Guaranteed": a paused owner past
     // its lease "finds its lease lost, its CancellationToken is cancelled, it records nothing").
     // A claim whose reply arrives after its whole lease (a slow Redis, or with Durability.AfterClaim a WAIT queued behind
