@@ -118,7 +118,7 @@ public sealed class RedTeam2ReplicationTests(ReplicatedRedisFixture fixture)
         Assert.Single(asked);
     }
 
-    // Red team 2, FINDING (low severity; README "Closing the crash window": "A takeover claim is never released before its
+    // Red team 2, broken before the fix (low severity; README "Closing the crash window": "A takeover claim is never released before its
     // work started ... its lease is cut instead (to 1 ms), so the next copy takes the key over again and asks the check
     // again"). With Durability.AfterClaim and a replica that does not confirm, ReplicatedDedupStore.ClaimAsync gives a
     // TAKEOVER claim back with a plain release (ReleaseQuietlyAsync), not a cut: the key becomes 's=a', drops the crashed
