@@ -100,6 +100,17 @@ internal sealed class ConsumerClaim
             _tasks.Add(task);
     }
 
+    /// <summary>Waits (at most <paramref name="limit"/>) until the consume tasks this consumer started have finished, however they ended.</summary>
+    public async Task TasksFinishedAsync(TimeSpan limit)
+    {
+        Task[] tasks;
+        lock (_lock)
+            tasks = [.. _tasks];
+        if (tasks.Length == 0 || tasks.All(t => t.IsCompleted))
+            return;
+        await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(limit)).ConfigureAwait(false);
+    }
+
     /// <summary>The exception of a consume task of this consumer that failed, if one did.</summary>
     public Exception? FailedTask()
     {

@@ -59,6 +59,8 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
         var pending = scope.Pending();
         foreach (var claim in pending)
         {
+            // A reply sent in the background may still be on its way when the pipeline returned: its outcome decides.
+            await claim.TasksFinishedAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
             if (claim.FailedTask() is { } replyFailure)
             {
                 // Its own reply failed: this consumer's attempt failed, whatever the others did.

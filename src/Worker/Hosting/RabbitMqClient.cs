@@ -23,7 +23,7 @@ internal static class RabbitMqClient
         [.. settings.Nodes.Select(node => new AmqpTcpEndpoint(node.Host, node.Port, new SslOption
         {
             Enabled = settings.UseTls,
-            ServerName = settings.TlsServerName ?? node.Host,
+            ServerName = string.IsNullOrWhiteSpace(settings.TlsServerName) ? node.Host : settings.TlsServerName,
             Version = SslProtocols.Tls12 | SslProtocols.Tls13,
             AcceptablePolicyErrors = SslPolicyErrors.None,
         }))];

@@ -36,7 +36,7 @@ internal static class RabbitMqHost
                 h.UseSsl(s =>
                 {
                     s.Protocol = SslProtocols.Tls12 | SslProtocols.Tls13;
-                    s.ServerName = settings.TlsServerName ?? first.Host;
+                    s.ServerName = string.IsNullOrWhiteSpace(settings.TlsServerName) ? first.Host : settings.TlsServerName;
 
                     // MassTransit accepts an untrusted certificate chain unless told otherwise.
                     s.EnforcePolicyErrors(SslPolicyErrors.RemoteCertificateChainErrors | SslPolicyErrors.RemoteCertificateNameMismatch

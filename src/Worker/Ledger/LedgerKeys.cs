@@ -33,7 +33,9 @@ internal sealed class LedgerKeys(string prefix)
     public static string Tag(string id)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
-        if (id.AsSpan().IndexOfAny('{', '}') < 0)
+        // An id that could be mistaken for a hashed tag (it starts with the marker) is hashed too, so no raw id ever
+        // spells another id's hashed tag.
+        if (id.AsSpan().IndexOfAny('{', '}') < 0 && !id.StartsWith(HashedTag, StringComparison.Ordinal))
             return id;
         return HashedTag + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id)))[..32];
     }

@@ -21,6 +21,34 @@ internal readonly record struct RabbitMqNode(string Host, int Port)
         foreach (var raw in (value ?? string.Empty).Split(','))
         {
             var entry = raw.Trim();
+            if (entry.StartsWith('['))
+            {
+                // A bracketed IPv6 address, with or without a port: [::1] or [::1]:5673.
+                var close = entry.IndexOf(']', StringComparison.Ordinal);
+                var rest = close < 0 ? null : entry[(close + 1)..];
+                if (rest is null || (rest.Length > 0 && !rest.StartsWith(':')))
+                {
+                    error = $"'{entry}' is not [address] or [address]:port";
+                    return null;
+                }
+
+                var address = entry[1..close];
+                if (rest.Length == 0)
+                {
+                    nodes.Add(new RabbitMqNode(address, defaultPort));
+                    continue;
+                }
+
+                if (!TryPort(rest[1..], out var bracketedPort))
+                {
+                    error = $"the port of '{entry}' is not a number from 1 to 65535";
+                    return null;
+                }
+
+                nodes.Add(new RabbitMqNode(address, bracketedPort));
+                continue;
+            }
+
             var colon = entry.IndexOf(':', StringComparison.Ordinal);
             if (colon < 0 || colon != entry.LastIndexOf(':'))
             {
@@ -29,7 +57,7 @@ internal readonly record struct RabbitMqNode(string Host, int Port)
             }
 
             var host = entry[..colon];
-            if (!int.TryParse(entry[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            if (!TryPort(entry[(colon + 1)..], out var port))
             {
                 error = $"the port of '{entry}' is not a number from 1 to 65535";
                 return null;
@@ -46,4 +74,7 @@ internal readonly record struct RabbitMqNode(string Host, int Port)
 
         return nodes;
     }
+
+    static bool TryPort(string text, out int port) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out port) && port is >= 1 and <= 65535;
 }
