@@ -113,7 +113,7 @@ public abstract class ExecutorContractTests
     {
         var (executor, store, provider) = Build(o =>
         {
-            o.Lease = TimeSpan.FromSeconds(1);
+            o.Lease = TimeSpan.FromSeconds(2); // renewed every 0.67 s: rides out a loaded machine's scheduling stalls
             o.InFlightWait = TimeSpan.FromSeconds(20);
         });
         await using var _ = provider;
@@ -124,11 +124,11 @@ public abstract class ExecutorContractTests
         {
             Interlocked.Increment(ref runs);
             started.SetResult();
-            await Task.Delay(TimeSpan.FromMilliseconds(3500), token); // three and a half leases long
+            await Task.Delay(TimeSpan.FromMilliseconds(5000), token); // two and a half leases long
             return "first";
         });
         await started.Task;
-        await Task.Delay(TimeSpan.FromMilliseconds(2000)); // an unrenewed lease would have expired by now
+        await Task.Delay(TimeSpan.FromMilliseconds(3000)); // an unrenewed lease would have expired by now
         var second = await executor.ExecuteAsync("long:1", _ => { Interlocked.Increment(ref runs); return Task.FromResult("second"); });
 
         Assert.Equal("first", await first);

@@ -130,10 +130,12 @@ public abstract class FilterTests : BusTestBase
     [Fact]
     public async Task ConsumerRunsLongerThanRetention_ACopyMidwayWaitsAndRunsNothing_AndEpochsKeepGrowingAfterExpiry()
     {
+        // A 2 s lease (renewed every 0.67 s) rides out the scheduling stalls of a loaded 2-core machine; with 1 s a
+        // late renewal lost the lease and the copy took the claim over.
         await using var bus = await StartAsync(o =>
         {
-            o.Lease = TimeSpan.FromSeconds(1);
-            o.Retention = TimeSpan.FromSeconds(2);
+            o.Lease = TimeSpan.FromSeconds(2);
+            o.Retention = TimeSpan.FromSeconds(3);
             o.InFlightWait = TimeSpan.FromSeconds(20);
         });
         bus.Ledger.HoldConsumers = true;
@@ -141,16 +143,16 @@ public abstract class FilterTests : BusTestBase
 
         await Publish(bus, payment, id);
         var first = await bus.Ledger.Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        await Task.Delay(TimeSpan.FromSeconds(2.5)); // past the retention window, while the consumer still runs
+        await Task.Delay(TimeSpan.FromSeconds(3.5)); // past the retention window, while the consumer still runs
         await Publish(bus, payment, id);
         await Task.Delay(TimeSpan.FromSeconds(1.5));
-        bus.Ledger.Gate.TrySetResult();              // the consumer finishes after about 4 s
+        bus.Ledger.Gate.TrySetResult();              // the consumer finishes after about 5 s
         await bus.ConsumedAsync<ChargePayment>(2);
 
         Assert.Equal(1, bus.Ledger.RunsOf(payment.PaymentId));
         Assert.Single(bus.Ledger.Claims);
 
-        await Task.Delay(TimeSpan.FromSeconds(2.5)); // the completed record expires
+        await Task.Delay(TimeSpan.FromSeconds(3.5)); // the completed record expires
         await Publish(bus, payment, id);
         await bus.ConsumedAsync<ChargePayment>(3);
 
