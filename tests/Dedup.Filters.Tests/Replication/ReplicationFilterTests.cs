@@ -59,7 +59,7 @@ public sealed class ReplicationFilterTests(ReplicatedRedisFixture fixture) : Bus
         Pair.PauseReplica();
         await Publish(bus, payment, id);
         await bus.Deliveries.ReceivedAsync(id, 1);
-        Pair.ResumeReplica();
+        await Pair.ResumeReplicaAndCatchUpAsync();
         string[] first;
         lock (outcomes)
             first = [.. outcomes];

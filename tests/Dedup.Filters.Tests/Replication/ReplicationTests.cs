@@ -120,7 +120,7 @@ public sealed class ReplicationTests(ReplicatedRedisFixture fixture, ITestOutput
 
         Pair.PauseReplica();
         var failed = await Assert.ThrowsAsync<DedupNotReplicatedException>(() => executor.ExecuteAsync("charge-1", WorkAsync));
-        Pair.ResumeReplica();
+        await Pair.ResumeReplicaAndCatchUpAsync();
         var retried = await executor.ExecuteAsync("charge-1", WorkAsync);
 
         Assert.Equal("complete", failed.Operation);
@@ -146,7 +146,7 @@ public sealed class ReplicationTests(ReplicatedRedisFixture fixture, ITestOutput
         Pair.PauseReplica();
         await Executor(plain).ExecuteAsync("charge-1", WorkAsync);
         var failed = await Assert.ThrowsAsync<DedupNotReplicatedException>(() => Executor(durable).ExecuteAsync("charge-1", WorkAsync));
-        Pair.ResumeReplica();
+        await Pair.ResumeReplicaAndCatchUpAsync();
         var confirmed = await Executor(durable).ExecuteAsync("charge-1", WorkAsync);
 
         Assert.Equal("duplicate", failed.Operation);
@@ -169,7 +169,7 @@ public sealed class ReplicationTests(ReplicatedRedisFixture fixture, ITestOutput
 
         Pair.PauseReplica();
         var value = await Executor(services).ExecuteAsync("charge-1", WorkAsync);
-        Pair.ResumeReplica();
+        await Pair.ResumeReplicaAndCatchUpAsync();
 
         Assert.Equal(Result, value);
         lock (outcomes)
@@ -191,7 +191,7 @@ public sealed class ReplicationTests(ReplicatedRedisFixture fixture, ITestOutput
 
         Pair.PauseReplica();
         var failed = await Assert.ThrowsAsync<DedupNotReplicatedException>(() => Executor(services).ExecuteAsync("charge-1", WorkAsync));
-        Pair.ResumeReplica();
+        await Pair.ResumeReplicaAndCatchUpAsync();
 
         Assert.Equal("claim", failed.Operation);
         Assert.Equal(0, _runs);
@@ -219,7 +219,7 @@ public sealed class ReplicationTests(ReplicatedRedisFixture fixture, ITestOutput
         var renewed = await store.RenewAsync(other, "owner-2", otherClaim.Epoch, TimeSpan.FromSeconds(30), default);
         var elapsed = Stopwatch.GetElapsedTime(started);
         var stillWaiting = !completing.IsCompleted;
-        Pair.ResumeReplica();
+        await Pair.ResumeReplicaAndCatchUpAsync();
 
         output.WriteLine($"claim + renew while a WAIT blocked: {elapsed.TotalMilliseconds:0.0} ms");
         Assert.True(stillWaiting, "the WAIT ended before the other calls did");
