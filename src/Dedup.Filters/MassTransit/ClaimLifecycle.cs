@@ -245,8 +245,8 @@ internal sealed class ClaimLifecycle<TMessage>
     }
 
     /// <summary>
-    /// A takeover: when a check is registered for the message type (or a type it derives from), asks it whether the
-    /// previous owner's work happened; if so, the claim is completed (its record marked recovered, with the check's
+    /// A takeover, or a claim after a release: when a check is registered for the message type (or a type it derives
+    /// from), asks it whether the previous owner's work happened; if so, the claim is completed (its record marked recovered, with the check's
     /// reply) without running the owner, and the requester of this copy gets the reply. True when recovered.
     /// </summary>
     async Task<bool> RecoveredAsync(ConsumeContext<TMessage> context, string key, Acquisition acquisition)
