@@ -16,15 +16,12 @@ internal sealed class DemoProbe : IReceiveObserver, ISendObserver
     readonly Lock _gate = new();
     readonly List<(int Target, TaskCompletionSource Done)> _waiters = [];
     int _settled;
-    int _faulted;
     int _repliesSent;
 
     /// <summary>Replies (<see cref="QuoteIssued"/>) sent so far.</summary>
     public int RepliesSent => Volatile.Read(ref _repliesSent);
 
     public int Settled => Volatile.Read(ref _settled);
-
-    public int Faulted => Volatile.Read(ref _faulted);
 
     /// <summary>Completes once <paramref name="target"/> deliveries have settled.</summary>
     public Task WhenSettled(int target, CancellationToken cancellationToken)
@@ -55,8 +52,6 @@ internal sealed class DemoProbe : IReceiveObserver, ISendObserver
 
     public Task ReceiveFault(ReceiveContext context, Exception exception)
     {
-        if (IsWorkerQueue(context))
-            Interlocked.Increment(ref _faulted);
         Settle(context);
         return Task.CompletedTask;
     }
@@ -77,8 +72,11 @@ internal sealed class DemoProbe : IReceiveObserver, ISendObserver
 
     void Settle(ReceiveContext context)
     {
-        if (!IsWorkerQueue(context))
+        // A delivery the error pipe moved to an error queue is reported twice (ReceiveFault from the error pipe, then
+        // PostReceive once acknowledged): it settled once.
+        if (!IsWorkerQueue(context) || context.TryGetPayload<SettledMark>(out _))
             return;
+        context.GetOrAddPayload(() => new SettledMark());
 
         lock (_gate)
         {
@@ -98,4 +96,6 @@ internal sealed class DemoProbe : IReceiveObserver, ISendObserver
         var path = context.InputAddress.AbsolutePath.TrimStart('/');
         return Queues.Any(q => path.EndsWith(q, StringComparison.Ordinal) && (path.Length == q.Length || path[^(q.Length + 1)] == '/'));
     }
+
+    sealed class SettledMark;
 }

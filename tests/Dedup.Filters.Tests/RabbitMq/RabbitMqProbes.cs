@@ -38,7 +38,7 @@ public sealed class ReceiveProbe : IReceiveObserver
 
     public Task PostReceive(ReceiveContext context)
     {
-        Add(context.InputAddress, null);
+        Add(context, null);
         return Task.CompletedTask;
     }
 
@@ -50,14 +50,16 @@ public sealed class ReceiveProbe : IReceiveObserver
 
     public Task ReceiveFault(ReceiveContext context, Exception exception)
     {
-        Add(context.InputAddress, exception);
+        Add(context, exception);
         return Task.CompletedTask;
     }
 
-    void Add(Uri address, Exception? fault)
+    void Add(ReceiveContext context, Exception? fault)
     {
+        if (!ReceiveFinish.IsFirst(context))
+            return;
         lock (_lock)
-            _finished.Add((address.Segments[^1], fault));
+            _finished.Add((context.InputAddress.Segments[^1], fault));
     }
 }
 

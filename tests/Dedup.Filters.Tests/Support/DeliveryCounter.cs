@@ -104,6 +104,11 @@ public sealed class DeliveryCounter : IConsumeObserver, IReceiveObserver
 
     void Received(ReceiveContext context)
     {
+        // A delivery the error pipe moved to the error queue is reported twice (ReceiveFault from the error pipe, then
+        // PostReceive once the transport acknowledged it): it finished once.
+        if (!ReceiveFinish.IsFirst(context))
+            return;
+
         var messageId = context.GetMessageId();
         List<TaskCompletionSource> done = [];
         lock (_lock)
