@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Dedup.MassTransit;
+using Dedup.Pipeline;
 using Dedup.Protocol;
 
 namespace Dedup.Benchmarks;
@@ -12,7 +12,7 @@ public class HotPathBenchmarks
     static readonly Guid MessageId = Guid.NewGuid();
     static readonly BenchMessage Message = new(Guid.NewGuid(), 0);
     static readonly List<(object Message, Type Type)> Replies = [(new BenchMessage(Guid.NewGuid(), 2), typeof(BenchMessage))];
-    static readonly byte[] StoredReplies = ReplyRecord.Encode(Replies, 64 * 1024);
+    static readonly byte[] StoredReplies = ResultRecord.Encode(Replies, 64 * 1024);
 
     // A MassTransit envelope as it arrives: the fingerprint is taken over its "message" part, canonicalised.
     static readonly byte[] Envelope = System.Text.Encoding.UTF8.GetBytes(
@@ -32,11 +32,11 @@ public class HotPathBenchmarks
     public string Fingerprint() => MessageFingerprint.Compute(Envelope, "application/vnd.masstransit+json", Scope);
 
     [Benchmark]
-    public byte[] EncodeEmptyResultRecord() => ReplyRecord.Encode([], 64 * 1024);
+    public byte[] EncodeEmptyResultRecord() => ResultRecord.Encode([], 64 * 1024);
 
     [Benchmark]
-    public byte[] EncodeReplyRecord() => ReplyRecord.Encode(Replies, 64 * 1024);
+    public byte[] EncodeResultRecord() => ResultRecord.Encode(Replies, 64 * 1024);
 
     [Benchmark]
-    public int DecodeReplyRecord() => ReplyRecord.Decode(StoredReplies).Messages().Count();
+    public int DecodeResultRecord() => ResultRecord.Decode(StoredReplies).Messages().Count();
 }

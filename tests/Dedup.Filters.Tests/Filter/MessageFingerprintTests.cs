@@ -1,5 +1,5 @@
 using System.Text;
-using Dedup.MassTransit;
+using Dedup.Pipeline;
 using Dedup.Protocol;
 using Dedup.Stores;
 using MassTransit;

@@ -60,12 +60,12 @@ public sealed class RedeliveryBackoffDelayTests
     [InlineData(1000, int.MaxValue, 30000)]
     public void Delay_DoublesPerFailureFromAtLeast50Ms_UpToTheMaximum(int firstMs, int attempt, int expectedMs) =>
         Assert.Equal(TimeSpan.FromMilliseconds(expectedMs),
-            Dedup.MassTransit.RedeliveryBackoff.Delay(TimeSpan.FromMilliseconds(firstMs), TimeSpan.FromSeconds(30), attempt));
+            Dedup.Pipeline.RedeliveryBackoff.Delay(TimeSpan.FromMilliseconds(firstMs), TimeSpan.FromSeconds(30), attempt));
 
     [Fact]
     public void Counter_CountsPerMessage_FromWhatTheDeliveryKnows_AndForgets()
     {
-        var counter = new Dedup.MassTransit.RedeliveryCounter();
+        var counter = new Dedup.Pipeline.RedeliveryCounter();
         var (a, b) = (Guid.NewGuid(), Guid.NewGuid());
 
         Assert.Equal(1, counter.Next(a, knownBefore: 0));

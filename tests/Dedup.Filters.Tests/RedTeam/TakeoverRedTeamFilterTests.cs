@@ -122,7 +122,7 @@ public sealed class TakeoverRedTeamFilterTests : BusTestBase
 
     // Red team, broken before the fix (README table: "Applied(reply) → the claim is completed without running the consumer ... with the
     // reply, when given: the requester of this copy gets it NOW"). The recovered reply reaches the requester only by
-    // replaying the stored record; when the reply is larger than MaxReplyBytes, ReplyRecord.Encode stores a TooLarge
+    // replaying the stored record; when the reply is larger than MaxReplyBytes, ResultRecord.Encode stores a TooLarge
     // marker and ReplayAsync sends nothing. The consumer path sends its reply itself (only the record is too large); the
     // takeover path sends none: the requester of the copy that was just recovered times out. (Later duplicates missing
     // it is documented for MaxReplyBytes; this copy is not.)

@@ -1,0 +1,17 @@
+using Dedup.Protocol;
+using MassTransit;
+using MassTransit.Configuration;
+
+namespace Dedup.Pipeline;
+
+/// <summary>Puts <see cref="DedupCommitFilter"/> in front of an endpoint's consume pipeline (a pre-pipe specification).</summary>
+internal sealed class DedupCommitSpecification : IPipeSpecification<ConsumeContext>
+{
+    readonly ClaimCoordinator _coordinator;
+
+    public DedupCommitSpecification(ClaimCoordinator coordinator) => _coordinator = coordinator;
+
+    public void Apply(IPipeBuilder<ConsumeContext> builder) => builder.AddFilter(new DedupCommitFilter(_coordinator));
+
+    public IEnumerable<ValidationResult> Validate() => [];
+}

@@ -1,0 +1,40 @@
+using Dedup.Protocol;
+using MassTransit;
+using MassTransit.Configuration;
+
+namespace Dedup.Pipeline;
+
+/// <summary>
+/// Adds the dedup filter to every consumer and message type configured after it is connected: the consumer filter,
+/// or for a batch consumer (<c>Batch&lt;T&gt;</c>) the batch filter, which claims each message of the batch. Excluded
+/// types and job consumers get none (<see cref="DedupCoverage.OfConsumer{TConsumer,TMessage}"/>): a job runs after the
+/// delivery that started it was acknowledged, so no delivery could complete its claim.
+/// </summary>
+internal sealed class DedupConsumerConfigurationObserver : IConsumerConfigurationObserver
+{
+    readonly ClaimCoordinator _coordinator;
+
+    public DedupConsumerConfigurationObserver(ClaimCoordinator coordinator) => _coordinator = coordinator;
+
+    public void ConsumerConfigured<TConsumer>(IConsumerConfigurator<TConsumer> configurator)
+        where TConsumer : class
+    {
+    }
+
+    public void ConsumerMessageConfigured<TConsumer, TMessage>(IConsumerMessageConfigurator<TConsumer, TMessage> configurator)
+        where TConsumer : class
+        where TMessage : class
+    {
+        switch (DedupCoverage.OfConsumer<TConsumer, TMessage>(_coordinator.Options))
+        {
+            case CoverageKind.Consumer:
+                configurator.AddPipeSpecification(new DedupSpecification<TConsumer, TMessage>(_coordinator));
+                break;
+            case CoverageKind.Batch:
+                // TMessage is Batch<T>; the batch filter is typed by T.
+                var specification = typeof(DedupBatchSpecification<,>).MakeGenericType(typeof(TConsumer), DedupCoverage.BatchItemType(typeof(TMessage))!);
+                configurator.AddPipeSpecification((IPipeSpecification<ConsumerConsumeContext<TConsumer, TMessage>>)Activator.CreateInstance(specification, _coordinator)!);
+                break;
+        }
+    }
+}

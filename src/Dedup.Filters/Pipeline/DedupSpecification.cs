@@ -1,0 +1,24 @@
+using Dedup.Protocol;
+using MassTransit;
+using MassTransit.Configuration;
+
+namespace Dedup.Pipeline;
+
+/// <summary>Adds <see cref="DedupFilter{TConsumer,TMessage}"/> to one consumer's pipe for one message type.</summary>
+internal sealed class DedupSpecification<TConsumer, TMessage> : IPipeSpecification<ConsumerConsumeContext<TConsumer, TMessage>>
+    where TConsumer : class
+    where TMessage : class
+{
+    readonly ClaimCoordinator _coordinator;
+
+    public DedupSpecification(ClaimCoordinator coordinator) => _coordinator = coordinator;
+
+    public void Apply(IPipeBuilder<ConsumerConsumeContext<TConsumer, TMessage>> builder) =>
+        builder.AddFilter(new DedupFilter<TConsumer, TMessage>(_coordinator));
+
+    public IEnumerable<ValidationResult> Validate()
+    {
+        if (_coordinator.Options.CustomKeys.ContainsKey(typeof(TMessage)) && _coordinator.Options.Excluded.Contains(typeof(TMessage)))
+            yield return this.Failure("Dedup", $"{typeof(TMessage).Name} is both excluded and given a custom key; remove one of Exclude<T>() and KeyFor<T>().");
+    }
+}
