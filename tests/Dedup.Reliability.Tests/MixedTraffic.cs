@@ -56,7 +56,7 @@ public sealed class MixedTraffic(Scenario scenario, Uri replyAddress, Random ran
     /// How the request copies sent so far were answered: copies without a reply, and quotes whose copies got more than
     /// one quote number (the work ran again and answered differently).
     /// </summary>
-    public RequestAnswers Answers(ResultRecorder replies)
+    public RequestAnswers Answers(ReplyRecorder replies)
     {
         (string QuoteId, Guid RequestId)[] requests;
         lock (_requests)
@@ -69,7 +69,7 @@ public sealed class MixedTraffic(Scenario scenario, Uri replyAddress, Random ran
     }
 
     /// <summary>Checks that every request copy was answered, and only ever with its quote's one number; returns what it found.</summary>
-    public RequestAnswers CheckAnswers(ResultRecorder replies)
+    public RequestAnswers CheckAnswers(ReplyRecorder replies)
     {
         var answers = Answers(replies);
         scenario.Check(answers.Unanswered == 0, $"every copy of every request was answered ({answers.Unanswered} of {answers.Copies} not)");

@@ -9,7 +9,7 @@ namespace Dedup.Reliability.Tests;
 /// the quote id and quote number of each reply, so a test can check that every copy of a request was answered, and
 /// answered with the same quote.
 /// </summary>
-public sealed class ResultRecorder(Uri address, IChannel channel) : IAsyncDisposable
+public sealed class ReplyRecorder(Uri address, IChannel channel) : IAsyncDisposable
 {
     readonly ConcurrentDictionary<Guid, ConcurrentQueue<(string QuoteId, long QuoteNumber)>> _byRequest = new();
     int _total;

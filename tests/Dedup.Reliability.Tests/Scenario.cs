@@ -318,14 +318,14 @@ public sealed class Scenario : IAsyncDisposable
     /// Declares a reply queue (with the fanout exchange of the same name MassTransit sends a response to) and records
     /// every reply that arrives; returns it with the address to put in a request's ResponseAddress.
     /// </summary>
-    public async Task<ResultRecorder> ListenForRepliesAsync(string queue)
+    public async Task<ReplyRecorder> ListenForRepliesAsync(string queue)
     {
         var channel = await _amqp.CreateChannelAsync();
         await channel.ExchangeDeclareAsync(queue, ExchangeType.Fanout, durable: true, autoDelete: false);
         await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
         await channel.QueueBindAsync(queue, queue, string.Empty);
         var address = new Uri($"rabbitmq://{RabbitMq.Host}:{RabbitMq.Port}/{VirtualHost}/{queue}");
-        var recorder = new ResultRecorder(address, channel);
+        var recorder = new ReplyRecorder(address, channel);
         var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivery) =>
         {

@@ -68,7 +68,7 @@ internal static class DemoCommand
         using var host = builder.Build();
         using var outcomes = new OutcomeCounter(host.Services.GetRequiredService<IMeterFactory>());
         var probe = new DemoProbe();
-        var replies = new ResultRecorder();
+        var replies = new ReplyRecorder();
         try
         {
             await host.StartAsync();

@@ -33,7 +33,7 @@ internal sealed record DemoReport(
     /// <summary>Every unique message ran exactly once, every request was answered, nothing is missing.</summary>
     public bool Passed => Finished && RanOnce == Unique && RanTwiceOrMore == 0 && Lost == 0 && Settled == Planned && Sent == Planned;
 
-    public static async Task<DemoReport> CreateAsync(TrafficPlan plan, ILedger ledger, OutcomeCounter outcomes, ResultRecorder replies, DemoProbe probe, int sent, TimeSpan elapsed, bool finished)
+    public static async Task<DemoReport> CreateAsync(TrafficPlan plan, ILedger ledger, OutcomeCounter outcomes, ReplyRecorder replies, DemoProbe probe, int sent, TimeSpan elapsed, bool finished)
     {
         var payments = await ledger.PaymentExecutionsAsync(plan.PaymentIds, CancellationToken.None);
         var quotes = await ledger.QuoteExecutionsAsync(plan.QuoteIds, CancellationToken.None);

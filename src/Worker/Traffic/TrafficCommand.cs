@@ -77,7 +77,7 @@ internal static class TrafficCommand
 
         await using var _ = amqp;
         ILedger ledger = new RedisLedger(redis.Ledger, configuration.Ledger, new DedupOptions()); // reads only: no fence is written
-        var replies = new ResultRecorder();
+        var replies = new ReplyRecorder();
         var bus = host.Services.GetRequiredService<IBus>();
         bus.ConnectHandler<QuoteIssued>(replies.Record);
         await using var raw = new RawAmqpSender(amqp);

@@ -9,7 +9,7 @@ namespace Dedup.Worker.Traffic;
 /// request, each further one answered a duplicate of it (a replayed reply: the consumer ran once, which the ledger
 /// checks). Nothing is assumed about replies that never came.
 /// </summary>
-internal sealed class ResultRecorder
+internal sealed class ReplyRecorder
 {
     readonly ConcurrentDictionary<Guid, int> _replies = new();
     int _total;
