@@ -163,6 +163,11 @@ internal sealed class ClaimLifecycle<TMessage>
 
         try
         {
+            // A retry of this owner after its failure: the failed attempt's claim was held for its fault, and is
+            // released now that the message runs again (a claim after a release: the takeover check, if any, is asked).
+            if (context.ReceiveContext.TryGetPayload<FailedClaims>(out var failed) && failed.Take(key) is { } held)
+                await held.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
+
             return await ClaimAsync(context, delivery, key, activity).ConfigureAwait(false);
         }
         finally
@@ -304,7 +309,8 @@ internal sealed class ClaimLifecycle<TMessage>
     }
 
     /// <summary>
-    /// The work under <paramref name="claim"/> failed: releases the claim (fenced by owner token and epoch). Returns the
+    /// The work under <paramref name="claim"/> failed: releases the claim (fenced by owner token and epoch), or, when its
+    /// fault is to be recorded, holds it for <see cref="DedupErrorFilter"/> (see <see cref="FailedClaims"/>). Returns the
     /// exception to throw instead when the lease was lost meanwhile (transient: the message is redelivered).
     /// </summary>
     public async Task<DedupLeaseLostException?> FailAsync(ConsumerClaim claim, ConsumeContext context, Exception exception)
@@ -314,29 +320,27 @@ internal sealed class ClaimLifecycle<TMessage>
         claim.State = ConsumerClaimState.Failed;
         delivery.Remove(claim);
         delivery.RecordFailure(claim, exception);
-        await using (active.ConfigureAwait(false))
-        {
-            // Fenced by owner token and epoch: releases only if this claim still owns the key.
-            await active.ReleaseAsync().ConfigureAwait(false);
-        }
 
-        if (active.IsLost)
-        {
-            _coordinator.Metrics.Outcome(DedupOutcomes.LeaseLost);
-
-            // The work's cancellation is not kept as the inner exception: MassTransit turns any exception whose base is
-            // an OperationCanceledException into a ConsumerCanceledException, which would hide this one.
-            var lost = new DedupLeaseLostException(claim.Key, active.Claim.Epoch, exception is OperationCanceledException ? null : exception);
-            delivery.RecordFailure(claim, lost);
-            return lost;
-        }
-
-        _coordinator.Metrics.Outcome(DedupOutcomes.Released);
         // A fault is recorded only for a message type without a takeover check: with one, the work may have happened
         // before the failure, and the next copy asks the check instead of being answered with the fault.
-        if (_options.RecordFaults && (_coordinator.Services is not { } services || TakeoverChecks<TMessage>.Find(services) is null))
-            context.ReceiveContext.GetOrAddPayload(() => new FailedClaims()).Fingerprints[claim.Key] = claim.Fingerprint;
-        return null;
+        if (!active.IsLost && _options.RecordFaults && context.ReceiveContext.TryGetPayload<FailedClaims>(out var failed)
+            && (_coordinator.Services is not { } services || TakeoverChecks<TMessage>.Find(services) is null))
+        {
+            failed.Hold(claim);
+            return null;
+        }
+
+        await claim.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
+        if (!active.IsLost)
+            return null;
+
+        _coordinator.Metrics.Outcome(DedupOutcomes.LeaseLost);
+
+        // The work's cancellation is not kept as the inner exception: MassTransit turns any exception whose base is an
+        // OperationCanceledException into a ConsumerCanceledException, which would hide this one.
+        var lost = new DedupLeaseLostException(claim.Key, active.Claim.Epoch, exception is OperationCanceledException ? null : exception);
+        delivery.RecordFailure(claim, lost);
+        return lost;
     }
 
     public void Probe(ProbeContext context, string ownerKind)
@@ -373,8 +377,7 @@ internal sealed class ClaimLifecycle<TMessage>
                 }
             }
 
-            await earlier.Active.ReleaseAsync().ConfigureAwait(false);
-            _coordinator.Metrics.Outcome(DedupOutcomes.Released);
+            await earlier.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
             return false;
         }
     }

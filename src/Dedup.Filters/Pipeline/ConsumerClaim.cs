@@ -1,3 +1,4 @@
+using Dedup.Diagnostics;
 using Dedup.Protocol;
 
 namespace Dedup.Pipeline;
@@ -78,6 +79,20 @@ internal sealed class ConsumerClaim
             lock (_lock)
                 return [.. _replies];
         }
+    }
+
+    /// <summary>
+    /// Gives the key back because this consumer's work does not stand: released (fenced by owner token and epoch), or,
+    /// when the claim was lost or is a takeover whose work never started, its lease cut (<see cref="ActiveClaim"/>).
+    /// Stops renewing.
+    /// </summary>
+    public async Task ReleaseAsync(DedupMetrics metrics)
+    {
+        State = ConsumerClaimState.Settled;
+        await using (Active.ConfigureAwait(false))
+            await Active.ReleaseAsync().ConfigureAwait(false);
+        if (!Active.IsLost)
+            metrics.Outcome(DedupOutcomes.Released);
     }
 
     /// <summary>Records a reply the transport took; the same send seen twice (two observers) is recorded once.</summary>

@@ -80,8 +80,7 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
             {
                 if (!complete)
                 {
-                    await claim.Active.ReleaseAsync().ConfigureAwait(false);
-                    _coordinator.Metrics.Outcome(DedupOutcomes.Released);
+                    await claim.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
                     continue;
                 }
 

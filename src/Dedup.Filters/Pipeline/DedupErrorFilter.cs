@@ -6,9 +6,11 @@ namespace Dedup.Pipeline;
 
 /// <summary>
 /// With <see cref="DedupOptions.RecordFaults"/>, records a terminal fault for the keys whose consumers failed. It
-/// wraps the endpoint's receive pipe, outside MassTransit's error pipe, and records only when the error pipe has
-/// finished with the message without throwing (moved it to <c>_error</c>, discarded it, or whatever the user
-/// configured): a fault the error pipe rethrows is redelivered, so it is not terminal and nothing is recorded.
+/// wraps the endpoint's receive pipe, outside MassTransit's error pipe, and holds the failed claims of the delivery
+/// (<see cref="FailedClaims"/>) until the error pipe has finished with the message: when it did without throwing (moved
+/// it to <c>_error</c>, discarded it, or whatever the user configured), each held claim is completed with the fault, by
+/// the owner that failed (fenced: no new claim, and no copy could claim the key in between); a fault the error pipe
+/// rethrows is redelivered, so it is not terminal: the claims are released.
 /// </summary>
 /// <remarks>
 /// Transient dedup failures never get here as faults: <see cref="DedupRedeliveryFilter"/> returns them to the broker.
@@ -21,10 +23,21 @@ internal sealed class DedupErrorFilter : IFilter<ReceiveContext>
 
     public async Task Send(ReceiveContext context, IPipe<ReceiveContext> next)
     {
-        await next.Send(context).ConfigureAwait(false);
+        var failed = context.GetOrAddPayload(() => new FailedClaims());
+        try
+        {
+            await next.Send(context).ConfigureAwait(false);
+        }
+        catch
+        {
+            await ReleaseAsync(failed.TakeAll()).ConfigureAwait(false);
+            throw;
+        }
 
-        if (context.IsFaulted && context.TryGetPayload<FailedClaims>(out var failed) && context.TryGetPayload<DeliveryFault>(out var fault))
-            await RecordFaultsAsync(failed, fault.Exception).ConfigureAwait(false);
+        if (context.IsFaulted && context.TryGetPayload<DeliveryFault>(out var fault))
+            await RecordFaultsAsync(failed.TakeAll(), fault.Exception).ConfigureAwait(false);
+        else
+            await ReleaseAsync(failed.TakeAll()).ConfigureAwait(false);
     }
 
     public void Probe(ProbeContext context)
@@ -33,30 +46,35 @@ internal sealed class DedupErrorFilter : IFilter<ReceiveContext>
         scope.Add("recordFaults", _coordinator.Options.RecordFaults);
     }
 
-    async Task RecordFaultsAsync(FailedClaims failed, Exception exception)
+    async Task RecordFaultsAsync(ConsumerClaim[] claims, Exception exception)
     {
+        if (claims.Length == 0)
+            return;
         var record = ResultRecord.EncodeFault(exception);
-        foreach (var (key, fingerprint) in failed.Fingerprints)
+        foreach (var claim in claims)
         {
-            try
+            await using (claim.Active.ConfigureAwait(false))
             {
-                // A fresh claim: a copy that got the key in the meantime wins, and nothing is recorded.
-                var acquisition = await _coordinator.AcquireAsync(key, fingerprint, CancellationToken.None).ConfigureAwait(false);
-                if (acquisition.Claim is { } claim)
+                try
                 {
-                    await using (claim.ConfigureAwait(false))
-                    {
-                        if (await claim.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false))
-                            _coordinator.Metrics.Outcome(DedupOutcomes.FaultRecorded);
-                    }
+                    if (await claim.Active.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false))
+                        _coordinator.Metrics.Outcome(DedupOutcomes.FaultRecorded);
+                    else
+                        _coordinator.Metrics.Outcome(DedupOutcomes.LeaseLost); // its lease was cut: the next copy takes the key over
+                }
+                catch (DedupException recordFailure)
+                {
+                    // The message still goes to the error queue; a duplicate then runs it again, as without the option.
+                    DedupLog.FaultNotRecorded(_coordinator.Logger, claim.Key, recordFailure);
                 }
             }
-            catch (DedupException recordFailure)
-            {
-                // The message still goes to the error queue; a duplicate then runs it again, as without the option.
-                DedupLog.FaultNotRecorded(_coordinator.Logger, key, recordFailure);
-            }
         }
+    }
+
+    async Task ReleaseAsync(ConsumerClaim[] claims)
+    {
+        foreach (var claim in claims)
+            await claim.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
     }
 
     /// <summary>False on MassTransit's in-memory transport, which drops a message whose receive pipe throws.</summary>

@@ -132,6 +132,59 @@ public abstract class ReplayTests : BusTestBase
         Assert.Contains("quote failed (test)", second.Fault.Exceptions[0].Message, StringComparison.Ordinal);
     }
 
+    // The fault was recorded by a new claim after the error pipe, once the failed claim had been released: a copy that
+    // arrived in between claimed the key first and ran the consumer again.
+    [Fact]
+    public async Task WithRecordFaults_ACopyArrivingWhileTheFailedDeliveryIsInTheErrorPipe_GetsTheFault_AndDoesNotRun()
+    {
+        var errorPipe = new SlowErrorFilter();
+        await using var bus = await StartAsync(o =>
+            {
+                o.InFlightWait = TimeSpan.FromSeconds(30);
+                o.RecordFaults = true;
+            },
+            x =>
+            {
+                x.AddConsumer<QuoteConsumer>().Endpoint(e => e.ConcurrentMessageLimit = 8);
+                x.AddConfigureEndpointsCallback((_, e) => e.ConfigureError(p => p.UseFilter(errorPipe)));
+            });
+        bus.Ledger.FailuresLeft = 100;
+        errorPipe.Until = () => bus.Ledger.Claims.Count >= 2;
+        var id = Guid.NewGuid();
+
+        // The requester's Fault is sent from the consume pipe, before the error pipe runs: the copy goes out while
+        // the first delivery is held in the error pipe.
+        var first = await Assert.ThrowsAsync<RequestFaultException>(() => Request(bus, new QuoteRequest("fig", 1), id));
+        var second = await Assert.ThrowsAsync<RequestFaultException>(() => Request(bus, new QuoteRequest("fig", 1), id));
+
+        Assert.Single(bus.Ledger.Claims); // the consumer ran for the first copy only
+        Assert.Equal(first.Fault!.Exceptions[0].Message, second.Fault!.Exceptions[0].Message);
+    }
+
+    /// <summary>Holds the first delivery that reaches the error pipe until a condition holds or 500 ms passed.</summary>
+    sealed class SlowErrorFilter : IFilter<ExceptionReceiveContext>
+    {
+        int _held;
+
+        public Func<bool> Until { get; set; } = () => true;
+
+        public async Task Send(ExceptionReceiveContext context, IPipe<ExceptionReceiveContext> next)
+        {
+            if (Interlocked.Exchange(ref _held, 1) == 0)
+            {
+                var deadline = DateTime.UtcNow.AddMilliseconds(500);
+                while (!Until() && DateTime.UtcNow < deadline)
+                    await Task.Delay(10);
+            }
+
+            await next.Send(context);
+        }
+
+        public void Probe(ProbeContext context)
+        {
+        }
+    }
+
     [Fact]
     public async Task WithoutRecordFaults_ADuplicateOfAFailedRequestRunsAgain()
     {
