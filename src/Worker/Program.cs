@@ -17,6 +17,5 @@ if (configuration is null)
     return ExitCodes.ReportInvalidConfiguration(failures);
 
 builder.AddDedupWorker(configuration);
-builder.AddWorkerFaults(); // test-only fault injection (Worker:Faults); nothing unless configured
 using var host = builder.Build();
 return await host.RunWorkerAsync();

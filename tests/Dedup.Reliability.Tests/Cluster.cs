@@ -30,7 +30,7 @@ public sealed class ReliabilityCluster : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _ = WorkerProcess.WorkerDll; // fails fast when the worker is not built
+        _ = (WorkerProcess.WorkerDll, WorkerProcess.HostDll); // fails fast when the worker or the test host is not built
         var rabbit = RabbitMqServer.StartAsync();
         LedgerRedis = await RedisServer.StartAsync(new RedisServerOptions());
         Ledger = await ConnectionMultiplexer.ConnectAsync(LedgerRedis.ConnectionString);

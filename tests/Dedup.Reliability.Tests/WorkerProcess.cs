@@ -4,7 +4,11 @@ using System.Runtime.InteropServices;
 
 namespace Dedup.Reliability.Tests;
 
-/// <summary>A worker process: <c>dotnet Dedup.Worker.dll</c> with settings in its environment; every output line is kept.</summary>
+/// <summary>
+/// A worker process with settings in its environment; every output line is kept. A worker given any <c>Worker__Faults__</c>
+/// setting runs the test host (<c>dotnet Dedup.Reliability.Host.dll</c>: the worker with its test-only fault hooks); any
+/// other runs the production worker (<c>dotnet Dedup.Worker.dll</c>), which has no hooks and would ignore the setting.
+/// </summary>
 public sealed partial class WorkerProcess : IAsyncDisposable
 {
     public const int SigKill = 9;
@@ -43,29 +47,36 @@ public sealed partial class WorkerProcess : IAsyncDisposable
 
     public static WorkerProcess Start(string name, IReadOnlyDictionary<string, string> environment)
     {
+        var dll = environment.Keys.Any(k => k.StartsWith(FaultSettingPrefix, StringComparison.Ordinal)) ? HostDll : WorkerDll;
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(WorkerDll)!,
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
-        start.ArgumentList.Add(WorkerDll);
+        start.ArgumentList.Add(dll);
         foreach (var (key, value) in environment)
             start.Environment[key] = value;
         return new WorkerProcess(name, new Process { StartInfo = start });
     }
 
-    /// <summary>The built worker for this test's configuration: src/Worker/bin/&lt;Debug|Release&gt;/net10.0/Dedup.Worker.dll.</summary>
-    public static string WorkerDll { get; } = FindWorker();
+    /// <summary>The settings of the test-only fault hooks (section <c>Worker:Faults</c>), as environment variables.</summary>
+    public const string FaultSettingPrefix = "Worker__Faults__";
 
-    static string FindWorker()
+    /// <summary>The built worker for this test's configuration: src/Worker/bin/&lt;Debug|Release&gt;/net10.0/Dedup.Worker.dll.</summary>
+    public static string WorkerDll { get; } = Find(Path.Combine("src", "Worker"), "Dedup.Worker.dll");
+
+    /// <summary>The built test host with the fault hooks: tests/Dedup.Reliability.Host/bin/&lt;Debug|Release&gt;/net10.0/Dedup.Reliability.Host.dll.</summary>
+    public static string HostDll { get; } = Find(Path.Combine("tests", "Dedup.Reliability.Host"), "Dedup.Reliability.Host.dll");
+
+    static string Find(string project, string dll)
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Parent?.Name ?? "Release"; // bin/<configuration>/net10.0/
-        var path = Path.Combine(Repository.Root, "src", "Worker", "bin", configuration, "net10.0", "Dedup.Worker.dll");
+        var path = Path.Combine(Repository.Root, project, "bin", configuration, "net10.0", dll);
         if (!File.Exists(path))
-            throw new InvalidOperationException($"The worker is not built at {path}; build tests/Dedup.Reliability.Tests (it builds src/Worker first).");
+            throw new InvalidOperationException($"{dll} is not built at {path}; build tests/Dedup.Reliability.Tests (it builds {project} first).");
         return path;
     }
 

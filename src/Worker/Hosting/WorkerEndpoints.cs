@@ -34,11 +34,19 @@ internal static class WorkerEndpoints
     public static void ConfigureDedup(DedupOptions options) =>
         options.KeyFromContext<ExternalPayment>((ConsumeContext<ExternalPayment> context) => AmqpMessageId.Key(context));
 
-    /// <summary>Puts the dedup filter on the bus and configures the three receive endpoints (on RabbitMQ, their queue type: <see cref="WorkerQueues"/>).</summary>
+    /// <summary>
+    /// Puts the dedup filter on the bus, with the registered <see cref="IWorkerPipeExtension"/>s around and inside it, and
+    /// configures the three receive endpoints (on RabbitMQ, their queue type: <see cref="WorkerQueues"/>).
+    /// </summary>
     public static void ConfigureWorkerEndpoints(this IBusFactoryConfigurator cfg, IBusRegistrationContext context, WorkerSettings settings)
     {
+        // Pre-pipe filters nest in the order they are added: the first added is the outermost.
+        var extensions = context.GetServices<IWorkerPipeExtension>().ToList();
+        foreach (var extension in extensions)
+            extension.ConfigureAroundDedup(cfg);
         cfg.UseDedup(context);
-        cfg.UseWorkerFaultsInsideDedup(context); // test-only (Worker:Faults:PauseBeforeComplete); nothing unless configured
+        foreach (var extension in extensions)
+            extension.ConfigureInsideDedup(cfg);
         if (cfg is IRabbitMqBusFactoryConfigurator rabbitMq)
             WorkerQueues.ConfigureBus(rabbitMq, settings);
 

@@ -47,7 +47,6 @@ internal static class WorkerServiceCollectionExtensions
             x.UsingRabbitMq((context, cfg) =>
             {
                 cfg.ConfigureHost(configuration.RabbitMq, "dedup-worker");
-                cfg.UseWorkerFaults(context); // test-only (Worker:Faults); nothing unless configured
                 cfg.ConfigureWorkerEndpoints(context, worker);
             });
         });

@@ -1,6 +1,6 @@
 using MassTransit;
 
-namespace Dedup.Worker.Faults;
+namespace Dedup.Reliability.Host;
 
 /// <summary>
 /// Test-only: a consume filter inside dedup's commit filter. Once the consumers of a matching message returned (the

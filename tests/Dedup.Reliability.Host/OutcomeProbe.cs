@@ -2,7 +2,7 @@ using System.Diagnostics.Metrics;
 using Dedup.Diagnostics;
 using Microsoft.Extensions.Hosting;
 
-namespace Dedup.Worker.Faults;
+namespace Dedup.Reliability.Host;
 
 /// <summary>
 /// Test-only: listens to the library's <c>dedup.messages</c> counter (meter <c>Dedup</c>) and prints each measurement

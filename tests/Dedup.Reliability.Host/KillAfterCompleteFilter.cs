@@ -1,6 +1,6 @@
 using MassTransit;
 
-namespace Dedup.Worker.Faults;
+namespace Dedup.Reliability.Host;
 
 /// <summary>
 /// Test-only: the outermost consume filter. When the whole consume pipeline (consumer and dedup completion) returned

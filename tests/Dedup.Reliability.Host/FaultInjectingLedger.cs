@@ -1,7 +1,7 @@
 using Dedup.Worker.Contracts;
 using Dedup.Worker.Ledger;
 
-namespace Dedup.Worker.Faults;
+namespace Dedup.Reliability.Host;
 
 /// <summary>
 /// Test-only: wraps the ledger so the process dies (or pauses) right before or right after the side effect of one

@@ -1,4 +1,4 @@
-namespace Dedup.Worker.Faults;
+namespace Dedup.Reliability.Host;
 
 /// <summary>
 /// Test-only fault injection: section <c>Worker:Faults</c> (environment <c>Worker__Faults__Kill</c>, ...). Off unless
