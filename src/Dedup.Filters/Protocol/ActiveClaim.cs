@@ -4,13 +4,10 @@ using Microsoft.Extensions.Logging;
 namespace Dedup.Protocol;
 
 /// <summary>
-/// A claim this process owns while its work runs. It renews the lease every third of it and keeps a local lease
-/// deadline: the start of the last successful claim or renewal call plus the lease (the store's deadline is never
-/// earlier). <see cref="DedupClaim.LeaseLost"/> is cancelled by a timer at that deadline, re-armed by each successful
-/// renewal, when no renewal succeeded in time; by the store answering "lost"; and at
-/// <see cref="DedupOptions.MaxRunTime"/>. A lost claim stops renewing and records nothing, and it is never released
-/// either: its work may have happened, so its lease is cut and the next copy takes the key over and asks the takeover
-/// check. Complete, release and the cut are fenced by the owner token and epoch.
+/// A claim this process owns while its work runs, with the <see cref="LeaseMonitor"/> that keeps its lease (started by
+/// <see cref="Start"/>). <see cref="DedupClaim.LeaseLost"/> is the monitor's loss signal. A lost claim records nothing,
+/// and it is never released either: its work may have happened, so its lease is cut and the next copy takes the key
+/// over and asks the takeover check. Complete, release and the cut are fenced by the owner token and epoch.
 /// </summary>
 internal sealed class ActiveClaim : IAsyncDisposable
 {
@@ -19,14 +16,8 @@ internal sealed class ActiveClaim : IAsyncDisposable
     readonly TimeProvider _time;
     readonly ILogger _logger;
     readonly string _owner;
-    readonly CancellationTokenSource _lost = new();
-    readonly CancellationTokenSource _stop = new();
-    readonly ITimer _deadline;
-    readonly long _runDeadline; // the claim's start + MaxRunTime
-    readonly Task _renewals;
-    long _leaseDeadline; // local, conservative: the start of the last successful claim/renew call + lease
-    int _lostSignalled;
-    int _settled; // 1 once completing or releasing began: the deadline no longer matters
+    readonly LeaseMonitor _lease;
+    int _settled; // 1 once completing or releasing began
     int _disposed;
     int _workStarted; // 1 once the work runs under this claim
 
@@ -37,20 +28,23 @@ internal sealed class ActiveClaim : IAsyncDisposable
         _time = time;
         _logger = logger;
         _owner = owner;
-        _leaseDeadline = claimStarted + ToTicks(options.Lease);
-        _runDeadline = claimStarted + ToTicks(options.MaxRunTime);
-        Claim = new DedupClaim(key, epoch, takenOver, _lost.Token);
-        _deadline = time.CreateTimer(static state => ((ActiveClaim)state!).OnDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        ArmDeadline();
-        _renewals = RenewLoopAsync(claimStarted);
+        _lease = new LeaseMonitor(store, options, time, logger, key, owner, epoch, claimStarted);
+        Claim = new DedupClaim(key, epoch, takenOver, _lease.Lost);
     }
 
     public DedupClaim Claim { get; }
 
-    public bool IsLost => _lost.IsCancellationRequested;
+    public bool IsLost => _lease.IsLost;
 
     /// <summary>The renewal loop (a test hook: it ends once the claim stops renewing).</summary>
-    internal Task Renewals => _renewals;
+    internal Task Renewals => _lease.Renewals;
+
+    /// <summary>Starts keeping the lease (renewals and the deadline); the coordinator calls it once it hands the claim out.</summary>
+    public ActiveClaim Start()
+    {
+        _lease.Start();
+        return this;
+    }
 
     /// <summary>
     /// Records the result. Transient store failures are retried while the lease still holds (nobody can take the key
@@ -76,13 +70,13 @@ internal sealed class ActiveClaim : IAsyncDisposable
             try
             {
                 var ok = await _store.CompleteAsync(Claim.Key, _owner, Claim.Epoch, result, _options.Retention, cancellationToken).ConfigureAwait(false);
-                if (!ok && !_lost.IsCancellationRequested)
-                    await _lost.CancelAsync().ConfigureAwait(false);
+                if (!ok)
+                    await _lease.SignalLostAsync().ConfigureAwait(false);
                 return ok;
             }
             catch (DedupStoreUnavailableException exception)
             {
-                if (started + ToTicks(delay) >= Volatile.Read(ref _leaseDeadline))
+                if (started + ToTicks(delay) >= _lease.LeaseDeadline)
                 {
                     DedupLog.CompleteFailed(_logger, Claim.Key, exception);
                     throw;
@@ -127,19 +121,13 @@ internal sealed class ActiveClaim : IAsyncDisposable
         if (unsettled)
             await GiveBackAsync().ConfigureAwait(false);
 
-        // Waits for a deadline callback in flight, so none touches the disposed sources.
-        await _deadline.DisposeAsync().ConfigureAwait(false);
-        _stop.Dispose();
-        _lost.Dispose();
+        await _lease.DisposeAsync().ConfigureAwait(false);
     }
 
-    async Task SettleAsync()
+    Task SettleAsync()
     {
         Volatile.Write(ref _settled, 1);
-        _deadline.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        if (!_stop.IsCancellationRequested)
-            await _stop.CancelAsync().ConfigureAwait(false);
-        await _renewals.ConfigureAwait(false);
+        return _lease.StopAsync();
     }
 
     /// <summary>
@@ -176,99 +164,6 @@ internal sealed class ActiveClaim : IAsyncDisposable
         {
             DedupLog.ReleaseFailed(_logger, Claim.Key, Claim.Epoch, exception);
         }
-    }
-
-    async Task RenewLoopAsync(long claimStarted)
-    {
-        var interval = ToTicks(_options.Lease / 3);
-        var next = claimStarted + interval;
-        while (true)
-        {
-            try
-            {
-                // Due a third of a lease after the last renewal started, however late this loop got here.
-                var now = _time.GetTimestamp();
-                if (next > now)
-                    await Task.Delay(_time.GetElapsedTime(now, next), _time, _stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            var started = _time.GetTimestamp();
-            if (_stop.IsCancellationRequested || started >= _runDeadline)
-                return; // past MaxRunTime nothing renews: the deadline timer signals the loss
-
-            next = started + interval;
-            try
-            {
-                if (!await _store.RenewAsync(Claim.Key, _owner, Claim.Epoch, _options.Lease, _stop.Token).ConfigureAwait(false))
-                {
-                    MarkLost(); // the store says so: another owner holds the key, or it is gone
-                    return;
-                }
-
-                Volatile.Write(ref _leaseDeadline, started + ToTicks(_options.Lease));
-                ArmDeadline();
-            }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (DedupStoreUnavailableException exception)
-            {
-                // Unknown, not lost: the store may or may not have renewed. Renewals go on; the deadline timer
-                // signals the loss if none succeeds in time.
-                DedupLog.RenewFailed(_logger, Claim.Key, exception);
-            }
-            catch (Exception exception)
-            {
-                // Unknown as well: this loop must never end silently, or nothing would renew and yet the work would
-                // go on as if it held the key (issue 9).
-                DedupLog.RenewThrew(_logger, Claim.Key, exception);
-            }
-        }
-    }
-
-    // The timer fires at the earlier of the lease deadline and the end of MaxRunTime.
-    void ArmDeadline()
-    {
-        if (Volatile.Read(ref _settled) == 1 || _lost.IsCancellationRequested)
-            return;
-        var now = _time.GetTimestamp();
-        var due = Math.Min(Volatile.Read(ref _leaseDeadline), _runDeadline);
-        _deadline.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-    }
-
-    void OnDeadline()
-    {
-        if (Volatile.Read(ref _settled) == 1)
-            return;
-        var now = _time.GetTimestamp();
-        if (now >= _runDeadline)
-        {
-            if (!_lost.IsCancellationRequested)
-                DedupLog.MaxRunTimeExceeded(_logger, Claim.Key, Claim.Epoch, _options.MaxRunTime);
-            MarkLost();
-        }
-        else if (now >= Volatile.Read(ref _leaseDeadline))
-        {
-            MarkLost(); // no renewal succeeded within a lease: another owner may hold the key now
-        }
-        else
-        {
-            ArmDeadline(); // a renewal moved the deadline after this firing was set
-        }
-    }
-
-    void MarkLost()
-    {
-        if (Interlocked.Exchange(ref _lostSignalled, 1) == 1)
-            return;
-        DedupLog.LeaseLost(_logger, Claim.Key, Claim.Epoch);
-        _stop.Cancel(); // nothing renews a lost claim
-        _lost.Cancel();
     }
 
     long ToTicks(TimeSpan value) => (long)(value.TotalSeconds * _time.TimestampFrequency);

@@ -74,7 +74,7 @@ internal sealed class ClaimCoordinator
                         claimStarted = confirmed;
                         var claim = new ActiveClaim(_store, Options, _time, _logger, key, owner, result.Epoch,
                             result.Outcome == ClaimOutcome.TakenOver, claimStarted);
-                        return new Acquisition(result, claim, Waited(watch));
+                        return new Acquisition(result, claim.Start(), Waited(watch));
 
                     case ClaimOutcome.Duplicate:
                     case ClaimOutcome.Conflict:
@@ -220,33 +220,29 @@ internal sealed class ClaimCoordinator
 
     /// <summary>
     /// Gives back a claim whose caller was cancelled while it was in flight: claiming again with the same owner token is
-    /// idempotent and answers with the epoch if the cancelled claim got through; then it is released (a takeover: its
-    /// lease cut). Best effort.
+    /// idempotent and answers with the epoch if the cancelled claim got through; then it is given back as any claim
+    /// whose work never started (<see cref="ActiveClaim.ReleaseAsync"/>: a takeover's lease is cut, anything else is
+    /// released). Best effort.
     /// </summary>
     async Task ReleaseOrphanAsync(string key, string owner, string fingerprint)
     {
-        long epoch = 0;
+        ClaimResult result;
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            var result = await _store.ClaimAsync(key, owner, fingerprint, Options.Lease, Options.Retention, timeout.Token).ConfigureAwait(false);
-            if (result.Outcome == ClaimOutcome.TakenOver)
-            {
-                // Never released: the previous owner's work may have happened, and a fresh claim would not ask the
-                // takeover check. Its lease is cut, so the next copy takes it over at once (issue 10).
-                epoch = result.Epoch;
-                await _store.RenewAsync(key, owner, epoch, TimeSpan.FromMilliseconds(1), timeout.Token).ConfigureAwait(false);
-            }
-            else if (result.IsOwner)
-            {
-                epoch = result.Epoch;
-                await _store.ReleaseAsync(key, owner, epoch, timeout.Token).ConfigureAwait(false);
-            }
+            result = await _store.ClaimAsync(key, owner, fingerprint, Options.Lease, Options.Retention, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is DedupStoreUnavailableException or OperationCanceledException)
         {
-            DedupLog.ReleaseFailed(_logger, key, epoch, exception);
+            DedupLog.ReleaseFailed(_logger, key, 0, exception);
+            return;
         }
+
+        if (!result.IsOwner)
+            return;
+        await using var orphan = new ActiveClaim(_store, Options, _time, _logger, key, owner, result.Epoch,
+            result.Outcome == ClaimOutcome.TakenOver, _time.GetTimestamp());
+        await orphan.ReleaseAsync().ConfigureAwait(false);
     }
 
     static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;

@@ -41,7 +41,7 @@ public sealed class ActiveClaimTests : IAsyncDisposable
     async Task<ActiveClaim> ClaimAsync(TimeSpan? storeLease = null)
     {
         var claimed = await _memory.ClaimAsync(_key, "owner", "fp", storeLease ?? Lease, _options.Retention, default);
-        return _claim = new ActiveClaim(_store, _options, _time, _logger, _key, "owner", claimed.Epoch, takenOver: false, _time.GetTimestamp());
+        return _claim = new ActiveClaim(_store, _options, _time, _logger, _key, "owner", claimed.Epoch, takenOver: false, _time.GetTimestamp()).Start();
     }
 
     /// <summary>Moves the clock by a second and waits until the renewal loop made its <paramref name="call"/>th call.</summary>
