@@ -1,7 +1,7 @@
 namespace Dedup.Protocol;
 
 /// <summary>What a claim found, as decided atomically by the store (one Lua script on Redis).</summary>
-public enum ClaimOutcome
+internal enum ClaimOutcome
 {
     /// <summary>The key was absent (or released): the caller owns it now and must run the work.</summary>
     Claimed = 1,

@@ -11,7 +11,7 @@ namespace Dedup.Protocol;
 /// after a release: the epoch of the owner that released the key (its work failed, maybe after its side effect); else 0.
 /// Either way a previous owner's work may have happened, and the takeover check is asked.
 /// </param>
-public readonly record struct ClaimResult(
+internal readonly record struct ClaimResult(
     ClaimOutcome Outcome,
     long Epoch,
     TimeSpan LeaseRemaining = default,

@@ -8,7 +8,7 @@ namespace Dedup.Protocol;
 /// Builds store keys: <c>&lt;prefix&gt;{&lt;scope&gt;:&lt;id&gt;}</c>. Only parsed or hashed parts enter a key (a Guid, a
 /// SHA-256), never raw header text; the braces are a Redis Cluster hash tag.
 /// </summary>
-public static class DedupKey
+internal static class DedupKey
 {
     /// <summary>The longest custom key accepted before hashing (characters).</summary>
     public const int MaxCustomKeyLength = 4096;

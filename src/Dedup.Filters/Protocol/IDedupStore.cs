@@ -9,7 +9,7 @@ namespace Dedup.Protocol;
 /// Methods throw <see cref="DedupStoreUnavailableException"/> when the store cannot be reached or did not
 /// answer in time. A claim is idempotent per owner token, so a claim whose reply was lost can be retried.
 /// </remarks>
-public interface IDedupStore
+internal interface IDedupStore
 {
     /// <summary>Claims <paramref name="key"/> for <paramref name="owner"/> (see <see cref="ClaimOutcome"/>).</summary>
     /// <param name="key">The full store key (see <see cref="DedupKey"/>).</param>

@@ -3,7 +3,7 @@ namespace Dedup.Protocol;
 /// <summary>
 /// One waiter's registration for the next change (completion or release) of a key. Dispose it when done.
 /// </summary>
-public sealed class KeyWatch : IDisposable
+internal sealed class KeyWatch : IDisposable
 {
     readonly TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly Action<KeyWatch>? _unregister;

@@ -13,7 +13,7 @@ public sealed class ClusterStoreContractTests(RedisClusterFixture cluster) : Sto
     readonly ConnectionMultiplexer _connection = RedisTestConnections.Connect(cluster.Cluster.ConnectionString);
     IDedupStore? _store;
 
-    protected override IDedupStore Store => _store ??= RedisTestConnections.Store(_connection, "contract:");
+    private protected override IDedupStore Store => _store ??= RedisTestConnections.Store(_connection, "contract:");
 
     protected override Task RemoveKeyAsync(string key) => _connection.GetDatabase().KeyDeleteAsync(key);
 

@@ -14,7 +14,7 @@ public abstract class ExecutorContractTests
     /// <summary>Removes a key behind the protocol's back (an operator's DEL).</summary>
     protected abstract Task RemoveKeyAsync(string key);
 
-    protected (IDedupExecutor Executor, ObservedStore Store, ServiceProvider Provider) Build(Action<DedupOptions>? configure = null,
+    private protected (IDedupExecutor Executor, ObservedStore Store, ServiceProvider Provider) Build(Action<DedupOptions>? configure = null,
         Func<IDedupStore, IDedupStore>? wrap = null)
     {
         var services = new ServiceCollection();

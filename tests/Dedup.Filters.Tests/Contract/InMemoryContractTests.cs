@@ -12,7 +12,7 @@ public sealed class InMemoryStoreContractTests : StoreContractTests, IDisposable
 
     public InMemoryStoreContractTests() => _store = new InMemoryDedupStore(_time);
 
-    protected override IDedupStore Store => _store;
+    private protected override IDedupStore Store => _store;
 
     protected override Task RemoveKeyAsync(string key)
     {

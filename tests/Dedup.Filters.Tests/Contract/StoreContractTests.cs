@@ -15,7 +15,7 @@ public abstract class StoreContractTests
     static readonly TimeSpan LongLease = TimeSpan.FromSeconds(30);
     static readonly TimeSpan Retention = TimeSpan.FromMinutes(5);
 
-    protected abstract IDedupStore Store { get; }
+    private protected abstract IDedupStore Store { get; }
 
     /// <summary>Removes a key behind the protocol's back (an operator's DEL, an eviction).</summary>
     protected abstract Task RemoveKeyAsync(string key);

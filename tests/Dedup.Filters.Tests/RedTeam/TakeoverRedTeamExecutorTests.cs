@@ -252,12 +252,9 @@ public sealed class Counter
 /// A store decorator with hooks: <see cref="AfterClaim"/> runs with the caller's token after the claim reached the
 /// inner store (as a Redis script does once sent) and before the reply reaches the caller.
 /// </summary>
-public sealed class HookStore(IDedupStore inner) : IDedupStore
+internal sealed class HookStore(IDedupStore inner) : IDedupStore
 {
     public Func<ClaimResult, CancellationToken, Task>? AfterClaim { get; set; }
-
-    /// <summary>Renewals throw (store unreachable) while set.</summary>
-    public volatile bool RenewalsFail;
 
     public async ValueTask<ClaimResult> ClaimAsync(string key, string owner, string fingerprint, TimeSpan lease, TimeSpan retention, CancellationToken cancellationToken)
     {
@@ -268,7 +265,7 @@ public sealed class HookStore(IDedupStore inner) : IDedupStore
     }
 
     public ValueTask<bool> RenewAsync(string key, string owner, long epoch, TimeSpan lease, CancellationToken cancellationToken) =>
-        RenewalsFail ? throw new DedupStoreUnavailableException("renew unreachable (test)", new TimeoutException()) : inner.RenewAsync(key, owner, epoch, lease, cancellationToken);
+        inner.RenewAsync(key, owner, epoch, lease, cancellationToken);
 
     public ValueTask<bool> CompleteAsync(string key, string owner, long epoch, ReadOnlyMemory<byte> result, TimeSpan retention, CancellationToken cancellationToken) =>
         inner.CompleteAsync(key, owner, epoch, result, retention, cancellationToken);

@@ -13,7 +13,7 @@ public sealed class RedisStoreContractTests(RedisFixture redis) : StoreContractT
     readonly ConnectionMultiplexer _connection = RedisTestConnections.Connect(redis.Server.ConnectionString);
     IDedupStore? _store;
 
-    protected override IDedupStore Store => _store ??= RedisTestConnections.Store(_connection, "contract:");
+    private protected override IDedupStore Store => _store ??= RedisTestConnections.Store(_connection, "contract:");
 
     protected override Task RemoveKeyAsync(string key) => _connection.GetDatabase().KeyDeleteAsync(key);
 

@@ -8,7 +8,7 @@ namespace Dedup.Filters.Tests.Support;
 /// if nothing happened, but the record stays in progress) and that owner's renewals stop reaching it too. The store
 /// then sees exactly what a SIGKILL leaves: a claim whose lease runs out.
 /// </summary>
-public sealed class CrashingStore(IDedupStore inner) : IDedupStore
+internal sealed class CrashingStore(IDedupStore inner) : IDedupStore
 {
     readonly HashSet<string> _dead = [];
     readonly Lock _lock = new();

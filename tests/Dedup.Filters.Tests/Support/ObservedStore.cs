@@ -3,7 +3,7 @@ using Dedup.Protocol;
 namespace Dedup.Filters.Tests.Support;
 
 /// <summary>A store decorator that lets a test await protocol events (waiters registered) instead of sleeping.</summary>
-public sealed class ObservedStore : IDedupStore
+internal sealed class ObservedStore : IDedupStore
 {
     readonly IDedupStore _inner;
     readonly Lock _lock = new();
