@@ -63,7 +63,7 @@ public sealed class DedupOptions
 
     /// <summary>
     /// The longest one run of the work holds its claim: then the claim stops renewing, logs, and cancels
-    /// <see cref="Protocol.DedupClaim.LeaseLost"/> (the consumer's token), so a hung consumer no longer keeps its
+    /// <see cref="DedupClaim.LeaseLost"/> (the consumer's token), so a hung consumer no longer keeps its
     /// duplicates waiting and redelivered for ever; once the lease runs out a copy takes the message over. Default
     /// 30 min (RabbitMQ's default <c>consumer_timeout</c>); at least <see cref="Lease"/>, at most 24 h.
     /// </summary>

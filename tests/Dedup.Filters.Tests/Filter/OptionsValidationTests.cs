@@ -139,7 +139,7 @@ public sealed class OptionsValidationTests
         var services = new ServiceCollection().AddLogging().AddDedup();
         using var provider = services.BuildServiceProvider();
 
-        var exception = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<Execution.IDedupExecutor>());
+        var exception = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IDedupExecutor>());
 
         Assert.Contains("AddDedupRedisStore", exception.Message, StringComparison.Ordinal);
     }

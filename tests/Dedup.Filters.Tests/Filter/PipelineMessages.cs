@@ -45,7 +45,7 @@ public sealed class PipelineState
     public int AuditRuns;
 
     /// <summary>The claims a scoped service saw through its injected ConsumeContext.</summary>
-    public System.Collections.Concurrent.ConcurrentQueue<Dedup.Protocol.DedupClaim?> ServiceClaims { get; } = new();
+    public System.Collections.Concurrent.ConcurrentQueue<Dedup.DedupClaim?> ServiceClaims { get; } = new();
 }
 
 /// <summary>Answers through the path <see cref="PipelineState.ReplyPath"/> names; every run makes a new QuoteId.</summary>

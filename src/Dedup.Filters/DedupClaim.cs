@@ -1,4 +1,4 @@
-namespace Dedup.Protocol;
+namespace Dedup;
 
 /// <summary>
 /// The claim the running work holds: its key, its fencing epoch and a token cancelled when the lease is lost.

@@ -1,6 +1,6 @@
 using Dedup.Protocol;
 
-namespace Dedup.Execution;
+namespace Dedup;
 
 /// <summary>
 /// The seed's <c>execute(id, func)</c>, done right: runs the work at most once per retention window across every
