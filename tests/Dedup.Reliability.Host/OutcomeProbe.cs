@@ -16,7 +16,7 @@ internal sealed class OutcomeProbe : IHostedService, IDisposable
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == DedupMetrics.Name && instrument.Name is "dedup.messages" or "dedup.store.errors")
+            if (instrument.Meter.Name == DedupTelemetry.MeterName && instrument.Name is DedupTelemetry.Messages or DedupTelemetry.StoreErrors)
                 listener.EnableMeasurementEvents(instrument);
         };
         _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
@@ -24,9 +24,9 @@ internal sealed class OutcomeProbe : IHostedService, IDisposable
             var text = new System.Text.StringBuilder(instrument.Name);
             foreach (var tag in tags)
             {
-                if (tag.Key == DedupMetrics.OutcomeTag)
+                if (tag.Key == DedupTelemetry.OutcomeTag)
                     text.Append(" outcome=").Append(tag.Value);
-                else if (tag.Key == DedupMetrics.OperationTag)
+                else if (tag.Key == DedupTelemetry.OperationTag)
                     text.Append(" operation=").Append(tag.Value);
             }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Dedup.Diagnostics;
 using Xunit.Abstractions;
 
 namespace Dedup.Reliability.Tests;
@@ -87,7 +88,7 @@ public sealed class RedisClusterScenarios(ReliabilityCluster cluster, ITestOutpu
         s.Check(await replica.IsMasterAsync() && !await master.IsMasterAsync(), $"{replica} is the master and {master} its replica");
         s.Check(keysAtEnd > keysAtPromotion, $"the promoted master took the traffic of its slots ({keysAtPromotion} keys at the promotion, {keysAtEnd} at the end)");
         var answers = mixed.CheckAnswers(replies);
-        var (takenOver, recovered, storeErrors) = (s.Outcomes("taken_over"), s.Outcomes("recovered"), s.Workers.Sum(w => w.Count("dedup.store.errors")));
+        var (takenOver, recovered, storeErrors) = (s.Outcomes("taken_over"), s.Outcomes("recovered"), s.Workers.Sum(w => w.Count(DedupTelemetry.StoreErrors)));
         var (repeats, lost) = await s.RepeatsAndLostAsync();
         s.Check(repeats == 0, $"a manual failover loses no acknowledged write, so with the takeover checks registered nothing ran twice ({repeats} repeats)");
         var notes = string.Create(CultureInfo.InvariantCulture,

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Dedup.Diagnostics;
 using Dedup.Testing;
 using Xunit.Abstractions;
 
@@ -142,8 +143,8 @@ public sealed class StoreScenarios(ReliabilityCluster cluster, ITestOutputHelper
 
         await send;
         await s.DrainAsync(TimeSpan.FromSeconds(120));
-        var timeouts = s.Workers.Sum(w => w.Count("dedup.store.errors"));
-        s.Check(timeouts > 0, $"store calls timed out during the pauses ({timeouts} dedup.store.errors)");
+        var timeouts = s.Workers.Sum(w => w.Count(DedupTelemetry.StoreErrors));
+        s.Check(timeouts > 0, $"store calls timed out during the pauses ({timeouts} {DedupTelemetry.StoreErrors})");
         await s.FinishAsync();
     }
 

@@ -23,6 +23,7 @@ public sealed class ConfigurationTests(WorkerServers servers)
     [InlineData("Ledger__Retention", "00:00:10", "Ledger:Retention")]
     [InlineData("Worker__QueueType", "Stream", "Worker:QueueType")]
     [InlineData("Worker__DeliveryLimit", "5", "Worker:DeliveryLimit applies to quorum queues only")]
+    [InlineData("Worker__Health__Address", "localhost", "Worker:Health:Address")]
     public async Task InvalidSetting_ExitsWithCode2_NamingTheSetting(string variable, string value, string setting)
     {
         await using var worker = await WorkerProcess.RunAsync(new Dictionary<string, string> { [variable] = value }, Exit);

@@ -4,19 +4,18 @@ using System.Diagnostics.Metrics;
 namespace Dedup.Diagnostics;
 
 /// <summary>
-/// Dedup's one <see cref="Meter"/> (<c>Dedup</c>): <c>dedup.messages</c> counts outcomes, <c>dedup.store.duration</c>
-/// times store operations, <c>dedup.store.errors</c> counts store failures.
+/// Dedup's one <see cref="Meter"/> and its instruments; their names are <see cref="DedupTelemetry"/>'s.
 /// </summary>
-public sealed class DedupMetrics : IDisposable
+internal sealed class DedupMetrics : IDisposable
 {
-    /// <summary>The meter and activity source name.</summary>
-    public const string Name = "Dedup";
-
-    /// <summary>Tag: the outcome of a message or execution.</summary>
-    public const string OutcomeTag = "dedup.outcome";
-
-    /// <summary>Tag: the store operation (claim, renew, complete, release; wait: the replicas' confirmation with Dedup:Durability).</summary>
-    public const string OperationTag = "dedup.operation";
+    /// <summary>
+    /// A store call is one Redis round trip (sub-millisecond on a local network) or, with Dedup:Durability, a
+    /// <c>WAIT</c> of up to its timeout: the default buckets (0, 5, 10, 25 ms, ...) would put every call in the first.
+    /// </summary>
+    static readonly InstrumentAdvice<double> StoreDurationBuckets = new()
+    {
+        HistogramBucketBoundaries = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+    };
 
     readonly Meter _meter;
     readonly Counter<long> _outcomes;
@@ -26,80 +25,25 @@ public sealed class DedupMetrics : IDisposable
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a private one).</summary>
     public DedupMetrics(IMeterFactory? meterFactory = null)
     {
-        _meter = meterFactory?.Create(Name) ?? new Meter(Name);
-        _outcomes = _meter.CreateCounter<long>("dedup.messages", "{message}", "Messages and executions by dedup outcome.");
-        _storeDuration = _meter.CreateHistogram<double>("dedup.store.duration", "ms", "Duration of dedup store operations.");
-        _storeErrors = _meter.CreateCounter<long>("dedup.store.errors", "{error}", "Dedup store operations that failed (store unreachable, timeout, OOM).");
+        _meter = meterFactory?.Create(DedupTelemetry.MeterName) ?? new Meter(DedupTelemetry.MeterName);
+        _outcomes = _meter.CreateCounter<long>(DedupTelemetry.Messages, "{message}", "Messages and executions by dedup outcome.");
+        _storeDuration = _meter.CreateHistogram(
+            DedupTelemetry.StoreDuration, DedupTelemetry.StoreDurationUnit, "Duration of dedup store operations.", tags: null, StoreDurationBuckets);
+        _storeErrors = _meter.CreateCounter<long>(DedupTelemetry.StoreErrors, "{error}", "Dedup store operations that failed (store unreachable, timeout, OOM).");
     }
 
     /// <summary>The meter the instruments live on (one per container unless an <see cref="IMeterFactory"/> shares it).</summary>
-    internal Meter Meter => _meter;
+    public Meter Meter => _meter;
 
     /// <summary>The activity source for dedup spans.</summary>
-    public static ActivitySource ActivitySource { get; } = new(Name);
+    public static ActivitySource ActivitySource { get; } = new(DedupTelemetry.ActivitySourceName);
 
-    internal void Outcome(string outcome) => _outcomes.Add(1, new KeyValuePair<string, object?>(OutcomeTag, outcome));
+    public void Outcome(string outcome) => _outcomes.Add(1, new KeyValuePair<string, object?>(DedupTelemetry.OutcomeTag, outcome));
 
-    internal void StoreDuration(string operation, TimeSpan elapsed) =>
-        _storeDuration.Record(elapsed.TotalMilliseconds, new KeyValuePair<string, object?>(OperationTag, operation));
+    public void StoreDuration(string operation, TimeSpan elapsed) =>
+        _storeDuration.Record(elapsed.TotalMilliseconds, new KeyValuePair<string, object?>(DedupTelemetry.OperationTag, operation));
 
-    internal void StoreError(string operation) => _storeErrors.Add(1, new KeyValuePair<string, object?>(OperationTag, operation));
+    public void StoreError(string operation) => _storeErrors.Add(1, new KeyValuePair<string, object?>(DedupTelemetry.OperationTag, operation));
 
-    /// <inheritdoc />
     public void Dispose() => _meter.Dispose();
-}
-
-/// <summary>The values of <see cref="DedupMetrics.OutcomeTag"/>.</summary>
-public static class DedupOutcomes
-{
-    /// <summary>The first delivery: the work ran and its record was stored.</summary>
-    public const string First = "first";
-
-    /// <summary>A duplicate of a completed message: skipped (or replayed).</summary>
-    public const string Duplicate = "duplicate";
-
-    /// <summary>A duplicate request answered with the stored reply (counted besides duplicate / in_flight_waited).</summary>
-    public const string Replayed = "replayed";
-
-    /// <summary>A terminal fault was recorded (with RecordFaults), so duplicates get it back.</summary>
-    public const string FaultRecorded = "fault_recorded";
-
-    /// <summary>A duplicate that waited for the copy in flight, then was skipped.</summary>
-    public const string InFlightWaited = "in_flight_waited";
-
-    /// <summary>A duplicate whose wait for the copy in flight ran out: redelivered.</summary>
-    public const string InFlightTimeout = "in_flight_timeout";
-
-    /// <summary>A record exists with another payload fingerprint.</summary>
-    public const string Conflict = "conflict";
-
-    /// <summary>A claim was taken over after its owner's lease expired (a crash or a pause).</summary>
-    public const string TakenOver = "taken_over";
-
-    /// <summary>A takeover whose check found the previous owner's work applied: completed without running it.</summary>
-    public const string Recovered = "recovered";
-
-    /// <summary>A takeover whose check failed: nothing ran, the claim was abandoned, the message goes back to the broker.</summary>
-    public const string TakeoverCheckFailed = "takeover_check_failed";
-
-    /// <summary>The lease was lost while the work ran; the result was not recorded.</summary>
-    public const string LeaseLost = "lease_lost";
-
-    /// <summary>The store failed; the message was redelivered (fail closed).</summary>
-    public const string StoreError = "store_error";
-
-    /// <summary>The store failed and the message ran without dedup (fail open).</summary>
-    public const string FailOpen = "fail_open";
-
-    /// <summary>The work failed; the claim was released.</summary>
-    public const string Released = "released";
-
-    /// <summary>
-    /// Fewer replicas than Dedup:Durability:Replicas confirmed a claim, completion or the record a duplicate relies on
-    /// (counted besides the message's other outcomes, under either policy).
-    /// </summary>
-    public const string NotReplicated = "not_replicated";
-
-    /// <summary>The message had no MessageId and ran without dedup.</summary>
-    public const string NoKey = "no_key";
 }

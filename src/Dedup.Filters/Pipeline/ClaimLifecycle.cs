@@ -48,7 +48,7 @@ internal sealed class ClaimLifecycle<TMessage>
     /// </summary>
     public async Task RunAsync(ConsumeContext<TMessage> context, Func<ConsumerClaim?, CancellationToken, Task> next)
     {
-        using var activity = DedupMetrics.ActivitySource.StartActivity("dedup.consume");
+        using var activity = DedupMetrics.ActivitySource.StartActivity(DedupTelemetry.ConsumeActivity);
         var admission = await AdmitAsync(context, Key(context), activity).ConfigureAwait(false);
         if (admission.Kind == AdmissionKind.Skipped)
             return;
@@ -182,7 +182,7 @@ internal sealed class ClaimLifecycle<TMessage>
         var logger = _coordinator.Logger;
         var scope = Scope(context.ReceiveContext.InputAddress);
         var fingerprint = _options.Fingerprints ? MessageFingerprint.Compute(context.ReceiveContext, scope) : string.Empty;
-        activity?.SetTag("dedup.key", key);
+        activity?.SetTag(DedupTelemetry.KeyTag, key);
 
         Acquisition acquisition;
         try
@@ -209,8 +209,8 @@ internal sealed class ClaimLifecycle<TMessage>
             throw;
         }
 
-        activity?.SetTag(DedupMetrics.OutcomeTag, acquisition.Result.Outcome.ToString());
-        activity?.SetTag("dedup.epoch", acquisition.Result.Epoch);
+        activity?.SetTag(DedupTelemetry.OutcomeTag, acquisition.Result.Outcome.ToString());
+        activity?.SetTag(DedupTelemetry.EpochTag, acquisition.Result.Epoch);
         switch (acquisition.Result.Outcome)
         {
             case ClaimOutcome.Duplicate:

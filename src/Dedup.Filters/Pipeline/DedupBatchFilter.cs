@@ -36,11 +36,11 @@ internal sealed class DedupBatchFilter<TConsumer, TMessage> : IFilter<ConsumerCo
         // The batch runs outside any one message's flow: nothing sent from it is attributed to a single delivery.
         DeliveryScope.Current = null;
         ConsumerClaim.Current = null;
-        using var activity = DedupMetrics.ActivitySource.StartActivity("dedup.batch");
-        activity?.SetTag("dedup.batch.size", context.Message.Length);
+        using var activity = DedupMetrics.ActivitySource.StartActivity(DedupTelemetry.BatchActivity);
+        activity?.SetTag(DedupTelemetry.BatchSizeTag, context.Message.Length);
 
         var admitted = await AdmitAsync(context.Message).ConfigureAwait(false);
-        activity?.SetTag("dedup.batch.admitted", admitted.Count);
+        activity?.SetTag(DedupTelemetry.BatchAdmittedTag, admitted.Count);
         if (admitted.Count == 0)
             return; // every message is a duplicate: each is acknowledged when the batch returns
 

@@ -14,14 +14,14 @@ internal sealed class OutcomeCounter : IDisposable
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == DedupMetrics.Name && ReferenceEquals(instrument.Meter.Scope, scope) && instrument.Name == "dedup.messages")
+            if (instrument.Meter.Name == DedupTelemetry.MeterName && ReferenceEquals(instrument.Meter.Scope, scope) && instrument.Name == DedupTelemetry.Messages)
                 listener.EnableMeasurementEvents(instrument);
         };
         _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == DedupMetrics.OutcomeTag && tag.Value is string outcome)
+                if (tag.Key == DedupTelemetry.OutcomeTag && tag.Value is string outcome)
                     _counts.AddOrUpdate(outcome, value, (_, n) => n + value);
             }
         });

@@ -1,37 +1,62 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using System.Text.Json;
 using Dedup.Worker.Hosting;
 using Dedup.Worker.Settings;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 
 namespace Dedup.Worker.Health;
 
 /// <summary>
 /// Runs the health checks (Redis, RabbitMQ, the MassTransit bus) every <c>Worker:Health:Interval</c> and logs each
-/// change of status; when <c>Worker:Health:Port</c> is set, answers <c>GET /health</c> on 127.0.0.1 with 200
-/// (healthy or degraded) or 503 and the report as JSON (<c>Dedup.Worker health</c> is the matching probe).
+/// change of status; when <c>Worker:Health:Port</c> is set, serves <see cref="HealthEndpoint"/> (<c>GET /health</c>,
+/// <c>GET /metrics</c>) on <c>Worker:Health:Address</c> (<c>Dedup.Worker health</c> is the matching probe).
 /// </summary>
 internal sealed class HealthReporter : BackgroundService
 {
     readonly HealthCheckService _checks;
     readonly HealthSettings _settings;
+    readonly MeterProvider? _meterProvider;
     readonly ILogger<HealthReporter> _logger;
     HealthStatus? _last;
+    WebApplication? _endpoint;
 
-    public HealthReporter(HealthCheckService checks, WorkerSettings settings, ILogger<HealthReporter> logger)
+    // meterProvider: registered, with the Prometheus exporter, whenever the port is set (Telemetry).
+    public HealthReporter(HealthCheckService checks, WorkerSettings settings, ILogger<HealthReporter> logger, MeterProvider? meterProvider = null)
     {
         _checks = checks;
         _settings = settings.Health;
+        _meterProvider = meterProvider;
         _logger = logger;
+    }
+
+    /// <summary>Starts the endpoint before the worker reports itself started; a port in use fails the start.</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_settings.Port > 0)
+        {
+            _endpoint = HealthEndpoint.Build(_settings, CheckAsync, _meterProvider);
+            await _endpoint.StartAsync(cancellationToken);
+            WorkerLog.HealthListening(_logger, _settings.Address, _settings.Port);
+        }
+
+        await base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        if (_endpoint is not null)
+        {
+            await _endpoint.StopAsync(cancellationToken);
+            await _endpoint.DisposeAsync();
+            _endpoint = null;
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var listener = _settings.Port > 0 ? ServeAsync(stoppingToken) : Task.CompletedTask;
         using var timer = new PeriodicTimer(_settings.Interval);
         try
         {
@@ -44,8 +69,6 @@ internal sealed class HealthReporter : BackgroundService
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-
-        await listener;
     }
 
     async Task<HealthReport> CheckAsync(CancellationToken cancellationToken)
@@ -59,63 +82,5 @@ internal sealed class HealthReporter : BackgroundService
         }
 
         return report;
-    }
-
-    async Task ServeAsync(CancellationToken stoppingToken)
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, _settings.Port);
-        listener.Start();
-        WorkerLog.HealthListening(_logger, _settings.Port);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await listener.AcceptTcpClientAsync(stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            _ = AnswerAsync(client, stoppingToken);
-        }
-    }
-
-    async Task AnswerAsync(TcpClient client, CancellationToken stoppingToken)
-    {
-        using (client)
-        {
-            try
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                timeout.CancelAfter(TimeSpan.FromSeconds(10));
-                var stream = client.GetStream();
-                using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
-                var requestLine = await reader.ReadLineAsync(timeout.Token) ?? string.Empty;
-                var found = requestLine.StartsWith("GET /health ", StringComparison.Ordinal) || requestLine.StartsWith("GET /health?", StringComparison.Ordinal);
-                var (status, body) = found ? await ReportAsync(timeout.Token) : (404, "{\"error\":\"GET /health\"}");
-                var payload = Encoding.UTF8.GetBytes(body);
-                var head = Encoding.ASCII.GetBytes(
-                    $"HTTP/1.1 {status} {(status == 200 ? "OK" : status == 404 ? "Not Found" : "Service Unavailable")}\r\nContent-Type: application/json\r\nContent-Length: {payload.Length}\r\nConnection: close\r\n\r\n");
-                await stream.WriteAsync(head, timeout.Token);
-                await stream.WriteAsync(payload, timeout.Token);
-            }
-            catch (Exception exception) when (exception is IOException or SocketException or OperationCanceledException)
-            {
-                WorkerLog.HealthRequestFailed(_logger, exception);
-            }
-        }
-    }
-
-    async Task<(int Status, string Body)> ReportAsync(CancellationToken cancellationToken)
-    {
-        var report = await CheckAsync(cancellationToken);
-        var body = JsonSerializer.Serialize(new
-        {
-            status = report.Status.ToString(),
-            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
-        });
-        return (report.Status == HealthStatus.Unhealthy ? 503 : 200, body);
     }
 }

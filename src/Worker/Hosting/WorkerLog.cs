@@ -27,8 +27,8 @@ internal static partial class WorkerLog
     [LoggerMessage(EventId = 1006, Level = LogLevel.Information, Message = "Health {Status} (was {Previous}): {Details}")]
     public static partial void HealthChanged(ILogger logger, HealthStatus status, HealthStatus? previous, string details);
 
-    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Health endpoint listening on http://127.0.0.1:{Port}/health")]
-    public static partial void HealthListening(ILogger logger, int port);
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Health endpoint listening on http://{Address}:{Port}: GET /health, GET /metrics")]
+    public static partial void HealthListening(ILogger logger, string address, int port);
 
     [LoggerMessage(EventId = 1008, Level = LogLevel.Information, Message = "Worker started: queues {Queues} on {Broker}, dedup store Redis {Redis}, stop timeout {StopTimeout} (consumers {ConsumerStopTimeout})")]
     public static partial void Started(ILogger logger, string queues, string broker, string redis, TimeSpan stopTimeout, TimeSpan consumerStopTimeout);
@@ -38,9 +38,6 @@ internal static partial class WorkerLog
 
     [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Stopped")]
     public static partial void Stopped(ILogger logger);
-
-    [LoggerMessage(EventId = 1011, Level = LogLevel.Warning, Message = "Health endpoint request failed")]
-    public static partial void HealthRequestFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 1012, Level = LogLevel.Information, Message = "Redis {Role} is a cluster of {MasterCount} masters ({Masters}) and {Replicas} replicas; every master answered PING. Each key lives on the master of its hash slot, so each master is checked")]
     public static partial void RedisCluster(ILogger logger, string role, int masterCount, string masters, int replicas);

@@ -58,7 +58,7 @@ internal static class WorkerServiceCollectionExtensions
         services.AddSingleton<RabbitMqHealthCheck>();
         services.AddHostedService<HealthReporter>();
 
-        services.AddWorkerTelemetry(configuration.Telemetry);
+        services.AddWorkerTelemetry(configuration.Telemetry, worker.Health);
         return builder;
     }
 }

@@ -1,6 +1,9 @@
 namespace Dedup.Worker.Settings;
 
-/// <summary>OpenTelemetry export: section <c>Telemetry</c>. Off by default.</summary>
+/// <summary>
+/// OpenTelemetry export: section <c>Telemetry</c>. Off by default. (Metrics are also served, as Prometheus text, on
+/// <c>GET /metrics</c> of the health endpoint whenever <c>Worker:Health:Port</c> is set.)
+/// </summary>
 public sealed class TelemetrySettings
 {
     /// <summary>The section name.</summary>

@@ -75,6 +75,8 @@ public sealed class WorkerSettings
             yield return $"Worker:QuoteWorkTime must be between 0 and 00:10:00; it is {QuoteWorkTime}.";
         if (Health.Port is < 0 or > 65535)
             yield return $"Worker:Health:Port must be 0 (off) to 65535; it is {Health.Port}.";
+        if (!System.Net.IPAddress.TryParse(Health.Address, out _))
+            yield return $"Worker:Health:Address must be an IP address (127.0.0.1: this machine only; 0.0.0.0: every interface, e.g. in a container); it is '{Health.Address}'.";
         if (Health.Interval < TimeSpan.FromSeconds(1) || Health.Interval > TimeSpan.FromMinutes(10))
             yield return $"Worker:Health:Interval must be between 00:00:01 and 00:10:00; it is {Health.Interval}.";
     }
@@ -83,8 +85,11 @@ public sealed class WorkerSettings
 /// <summary>Health reporting: section <c>Worker:Health</c>.</summary>
 public sealed class HealthSettings
 {
-    /// <summary>Loopback port of the HTTP health endpoint (<c>GET /health</c>); 0 turns it off. Default 0.</summary>
+    /// <summary>Port of the HTTP endpoint (<c>GET /health</c>, <c>GET /metrics</c>); 0 turns it off. Default 0.</summary>
     public int Port { get; set; }
+
+    /// <summary>The address the endpoint binds. Default <c>127.0.0.1</c>; <c>0.0.0.0</c> in a container, for a scraper.</summary>
+    public string Address { get; set; } = "127.0.0.1";
 
     /// <summary>How often the checks run in the background; a change of status is logged. Default 10 s.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(10);

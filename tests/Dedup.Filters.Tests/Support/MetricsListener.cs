@@ -4,7 +4,7 @@ using Dedup.Diagnostics;
 namespace Dedup.Filters.Tests;
 
 /// <summary>Collects the values of <c>dedup.outcome</c> recorded on the Dedup meter.</summary>
-public static class MetricsListener
+internal static class MetricsListener
 {
     /// <summary>Collects outcomes recorded by <paramref name="metrics"/> only (tests run in parallel, each with its own meter).</summary>
     public static MeterListener Outcomes(List<string> outcomes, DedupMetrics metrics)
@@ -13,7 +13,7 @@ public static class MetricsListener
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (ReferenceEquals(instrument.Meter, metrics.Meter) && instrument.Name == "dedup.messages")
+                if (ReferenceEquals(instrument.Meter, metrics.Meter) && instrument.Name == DedupTelemetry.Messages)
                     l.EnableMeasurementEvents(instrument);
             },
         };
@@ -21,7 +21,7 @@ public static class MetricsListener
         {
             foreach (var tag in tags)
             {
-                if (tag.Key == DedupMetrics.OutcomeTag)
+                if (tag.Key == DedupTelemetry.OutcomeTag)
                 {
                     lock (outcomes)
                         outcomes.Add((string)tag.Value!);
