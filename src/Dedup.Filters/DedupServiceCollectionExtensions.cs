@@ -1,6 +1,7 @@
 using Dedup;
 using Dedup.Diagnostics;
 using Dedup.Execution;
+using Dedup.Operations;
 using Dedup.Protocol;
 using Dedup.Stores;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -14,7 +15,10 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers Dedup: its options, the executor, and a store.</summary>
 public static class DedupServiceCollectionExtensions
 {
-    /// <summary>Registers Dedup's options (validated at start), metrics, the claim protocol and <see cref="IDedupExecutor"/>. Add a store too.</summary>
+    /// <summary>
+    /// Registers Dedup's options (validated at start), metrics, the claim protocol, <see cref="IDedupExecutor"/> and the
+    /// operator's <see cref="DedupRecords"/>. Add a store too.
+    /// </summary>
     public static IServiceCollection AddDedup(this IServiceCollection services, Action<DedupOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -35,6 +39,7 @@ public static class DedupServiceCollectionExtensions
             sp.GetService<ILogger<ClaimCoordinator>>() ?? NullLogger<ClaimCoordinator>.Instance,
             sp));
         services.TryAddSingleton<IDedupExecutor, DedupExecutor>();
+        services.TryAddSingleton(sp => new DedupRecords(sp.GetRequiredService<IDedupStore>(), sp.GetRequiredService<IOptions<DedupOptions>>().Value));
         return services;
     }
 

@@ -2,11 +2,15 @@ using System.Globalization;
 using Dedup.Worker.Demo;
 using Dedup.Worker.Health;
 using Dedup.Worker.Hosting;
+using Dedup.Worker.Operator;
 using Dedup.Worker.Traffic;
 
 namespace Dedup.Worker;
 
-/// <summary>The command line: no command runs the worker; <c>demo</c>, <c>traffic</c> and <c>health</c> run the others.</summary>
+/// <summary>
+/// The command line: no command runs the worker; <c>demo</c>, <c>traffic</c>, <c>health</c> and the operator's
+/// <c>inspect</c>, <c>forget</c> and <c>stats</c> (<see cref="OperatorCommands"/>) run the others.
+/// </summary>
 internal static class Commands
 {
     const string Usage = """
@@ -20,6 +24,7 @@ internal static class Commands
               --concurrent-share X (0.5) --concurrency N (32) --rate MSG_PER_S (0 = as fast as possible)
               --seed N (random) --timeout SECONDS (300)
           Dedup.Worker health                probe http://127.0.0.1:<Worker:Health:Port>/health; exit 0 when healthy
+          Dedup.Worker inspect|forget|stats  a message's dedup record, forgetting it, all records by state (--help for each)
         Any other --Section:Key=value argument overrides a setting.
         """;
 
@@ -37,6 +42,7 @@ internal static class Commands
                 "demo" => DemoCommand.RunAsync(Options.Parse(rest, DemoCommand.OptionNames)),
                 "traffic" => TrafficCommand.RunAsync(Options.Parse(rest, TrafficCommand.OptionNames)),
                 "health" => HealthCommand.RunAsync(rest),
+                "inspect" or "forget" or "stats" => OperatorCommands.InvokeAsync(args),
                 "-h" or "--help" or "help" => Task.FromResult(PrintUsage(null)),
                 _ => Task.FromResult(PrintUsage($"unknown command '{args[0]}'")),
             };

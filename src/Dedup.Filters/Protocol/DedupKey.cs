@@ -22,6 +22,40 @@ internal static class DedupKey
         return Base64Url.EncodeToString(hash[..8]);
     }
 
+    /// <summary>
+    /// The scope the dedup filter gives an owner on a receive endpoint: <see cref="Scope"/> over the path of the
+    /// endpoint's input address and the owner's type name, so each consumer or saga of a fanned-out message keeps its
+    /// own record (README, "Keys").
+    /// </summary>
+    /// <param name="inputAddress">The endpoint's input address, as MassTransit reports it (<c>ReceiveContext.InputAddress</c>): only its path counts.</param>
+    /// <param name="ownerType">The consumer, saga or batch consumer type's full name (<see cref="Type.FullName"/>).</param>
+    public static string EndpointScope(Uri inputAddress, string ownerType)
+    {
+        ArgumentNullException.ThrowIfNull(inputAddress);
+        ArgumentException.ThrowIfNullOrEmpty(ownerType);
+        return Scope(string.Concat(inputAddress.AbsolutePath, "|", ownerType));
+    }
+
+    /// <summary>
+    /// <see cref="EndpointScope(Uri, string)"/> for an endpoint named by its address (<c>rabbitmq://host/vhost/queue</c>)
+    /// or by its queue name, which stands for the queue on the broker's default virtual host (path <c>/queue</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The endpoint is empty, or looks like an address and does not parse.</exception>
+    public static string EndpointScope(string endpoint, string ownerType)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(endpoint);
+        if (endpoint.Contains("://", StringComparison.Ordinal))
+        {
+            return Uri.TryCreate(endpoint, UriKind.Absolute, out var address)
+                ? EndpointScope(address, ownerType)
+                : throw new ArgumentException($"The endpoint address '{endpoint}' does not parse. Give the receive endpoint's address (rabbitmq://host/vhost/queue) or its queue name.", nameof(endpoint));
+        }
+
+        // MassTransit's short form "queue:name" names the same queue; any other name is a path segment of an address.
+        var queue = endpoint.StartsWith("queue:", StringComparison.Ordinal) ? endpoint["queue:".Length..] : endpoint;
+        return EndpointScope(new Uri("endpoint://host/" + queue.TrimStart('/')), ownerType);
+    }
+
     /// <summary>The key of a message id within a scope: the Guid's 16 bytes in base64url (22 characters).</summary>
     public static string ForMessageId(string prefix, string scope, Guid messageId)
     {

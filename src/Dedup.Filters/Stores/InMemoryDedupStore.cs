@@ -1,3 +1,4 @@
+using Dedup.Operations;
 using Dedup.Protocol;
 
 namespace Dedup.Stores;
@@ -10,7 +11,7 @@ namespace Dedup.Stores;
 /// New epochs come from one source per store that only grows: the larger of the last epoch this store issued + 1
 /// and the clock in microseconds, so an epoch never repeats for a key even after its record expired or was removed.
 /// </remarks>
-internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
+internal sealed class InMemoryDedupStore : IDedupStore, IDedupRecordStore, IDisposable
 {
     readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     readonly Lock _lock = new();
@@ -62,9 +63,9 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
                 LeaseDeadline = now + lease,
                 Fingerprint = fingerprint,
                 ExpiresAt = now + Max(retention, 2 * lease),
-                // A takeover, or a claim after a release (the released owner's work may have run): both name the
+                // A takeover, or a claim after a release or a forget (that owner's work may have run): each names the
                 // previous epoch, so the takeover check is asked.
-                PreviousEpoch = entry?.State is State.InProgress or State.Released ? entry.Epoch : 0,
+                PreviousEpoch = entry?.State is State.InProgress or State.Released or State.Forgotten ? entry.Epoch : 0,
                 TakenOver = outcome == ClaimOutcome.TakenOver,
             };
             _entries[key] = claimed;
@@ -127,6 +128,81 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
 
     public KeyWatch Watch(string key) => _watches.Register(key);
 
+    public ValueTask<DedupRecord> InspectAsync(string key, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            var entry = Live(key, now);
+            if (entry is null)
+                return new(new DedupRecord(key, DedupRecordState.Absent) { ReadAt = now });
+
+            var state = StateOf(entry.State);
+            return new(new DedupRecord(key, state)
+            {
+                Owner = entry.Owner.Length > 0 ? entry.Owner : null,
+                Epoch = entry.Epoch,
+                LeaseRemaining = state == DedupRecordState.InProgress ? entry.LeaseDeadline - now : null,
+                Fingerprint = entry.Fingerprint.Length > 0 ? entry.Fingerprint : null,
+                Result = entry.Result,
+                PreviousEpoch = state == DedupRecordState.InProgress ? entry.PreviousEpoch : 0,
+                TimeToLive = entry.ExpiresAt - now,
+                ReadAt = now,
+            });
+        }
+    }
+
+    public ValueTask<DedupForgetResult> ForgetAsync(string key, bool force, TimeSpan retention, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = _time.GetUtcNow();
+        DedupForgetResult result;
+        lock (_lock)
+        {
+            var entry = Live(key, now);
+            switch (entry?.State)
+            {
+                case null:
+                    return new(new DedupForgetResult(DedupForgetOutcome.NotFound, 0, DedupRecordState.Absent));
+                case State.Forgotten:
+                    return new(new DedupForgetResult(DedupForgetOutcome.AlreadyForgotten, entry.Epoch, DedupRecordState.Forgotten));
+                case State.InProgress when !force && entry.LeaseDeadline > now:
+                    return new(new DedupForgetResult(DedupForgetOutcome.LeaseHeld, entry.Epoch, DedupRecordState.InProgress, entry.LeaseDeadline - now));
+            }
+
+            // A tombstone that keeps the epoch (RedisScripts.Forget says why): the owner, if any, is fenced off.
+            result = new DedupForgetResult(DedupForgetOutcome.Forgotten, entry.Epoch, StateOf(entry.State));
+            _entries[key] = new Entry { State = State.Forgotten, Epoch = entry.Epoch, ExpiresAt = now + retention };
+        }
+
+        _watches.Fire(key);
+        return new(result);
+    }
+
+    public Task<RecordSample> SampleAsync(int keysPerServer, TimeSpan window, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var now = _time.GetUtcNow();
+        var tally = new StateTally(now, window);
+        long scanned = 0;
+        lock (_lock)
+        {
+            foreach (var entry in _entries.Values)
+            {
+                if (scanned == keysPerServer)
+                    break;
+                scanned++;
+                if (entry.ExpiresAt > now)
+                    tally.Add(StateOf(entry.State), entry.State == State.InProgress && entry.LeaseDeadline <= now, entry.Epoch);
+            }
+
+            var finished = scanned == _entries.Count;
+            var sample = new DedupServerStats("in-memory", _entries.Count, scanned, finished, tally.Counts, MemoryBytes: null, tally.ClaimedInWindow);
+            return Task.FromResult(new RecordSample(false, [sample]));
+        }
+    }
+
     /// <summary>The number of records held, expired ones included until the next sweep or lookup (a test hook).</summary>
     internal int Count
     {
@@ -166,6 +242,14 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
 
     static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
+    static DedupRecordState StateOf(State state) => state switch
+    {
+        State.InProgress => DedupRecordState.InProgress,
+        State.Completed => DedupRecordState.Completed,
+        State.Released => DedupRecordState.Released,
+        _ => DedupRecordState.Forgotten,
+    };
+
     Entry? Owned(string key, string owner, long epoch, DateTimeOffset now)
     {
         var entry = Live(key, now);
@@ -190,6 +274,7 @@ internal sealed class InMemoryDedupStore : IDedupStore, IDisposable
         InProgress,
         Completed,
         Released,
+        Forgotten, // a tombstone keeping the epoch (an operator's forget)
     }
 
     sealed class Entry

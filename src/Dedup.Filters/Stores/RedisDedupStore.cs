@@ -1,16 +1,25 @@
 using System.Diagnostics;
+using System.Globalization;
 using Dedup.Diagnostics;
+using Dedup.Operations;
 using Dedup.Protocol;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace Dedup.Stores;
 
-/// <summary>The claim protocol on Redis: every transition is one Lua script (<see cref="RedisScripts"/>).</summary>
-internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
+/// <summary>
+/// The claim protocol on Redis: every transition is one Lua script (<see cref="RedisScripts"/>); the operator's inspect and
+/// forget are scripts too, and its stats a <c>SCAN</c> of every master (<see cref="RedisRecordSampler"/>).
+/// </summary>
+internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDisposable
 {
+    const string RetriedAdvice = "The message is not acknowledged and will be retried; check that Redis is reachable and accepts writes (the reason above names what it refused for: maxmemory, persistence, replicas, a failover, credentials).";
+    const string OperatorAdvice = "Check that Redis is reachable, then try again (inspect the record first: a forget whose reply was lost may have happened).";
+
     readonly IConnectionMultiplexer _connection;
     readonly bool _ownsConnection;
+    readonly string _keyPrefix;
     readonly RedisChannel _channel;
     readonly RedisValue _channelValue;
     readonly WatchRegistry _watches = new();
@@ -25,6 +34,7 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
     {
         _connection = connection;
         _ownsConnection = ownsConnection;
+        _keyPrefix = keyPrefix;
         var channel = keyPrefix + "__events";
         _channel = RedisChannel.Literal(channel);
         _channelValue = channel;
@@ -72,6 +82,46 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
 
     public KeyWatch Watch(string key) => _watches.Register(key);
 
+    public async ValueTask<DedupRecord> InspectAsync(string key, CancellationToken cancellationToken)
+    {
+        var parts = (RedisResult[])(await EvaluateAsync("inspect", RedisScripts.Inspect, key, [], cancellationToken, OperatorAdvice).ConfigureAwait(false))!;
+        var now = (long)parts[9];
+        var state = RedisScripts.StateOf((string?)parts[0]);
+        var record = new DedupRecord(key, state) { ReadAt = DateTimeOffset.FromUnixTimeMilliseconds(now) };
+        if (state == DedupRecordState.Absent)
+            return record;
+
+        var ttl = (long)parts[8];
+        return record with
+        {
+            Owner = Text(parts[1]),
+            Epoch = Number(parts[2]),
+            LeaseRemaining = state == DedupRecordState.InProgress ? TimeSpan.FromMilliseconds(Number(parts[3]) - now) : null,
+            Fingerprint = Text(parts[4]),
+            Result = (byte[]?)parts[5] ?? [],
+            PreviousEpoch = Math.Abs(Number(parts[6])), // negative after a release or a forget
+            HasWaiters = Text(parts[7]) is not null,
+            TimeToLive = ttl >= 0 ? TimeSpan.FromMilliseconds(ttl) : null,
+        };
+    }
+
+    public async ValueTask<DedupForgetResult> ForgetAsync(string key, bool force, TimeSpan retention, CancellationToken cancellationToken)
+    {
+        var parts = (RedisResult[])(await EvaluateAsync("forget", RedisScripts.Forget, key,
+            [force ? 1 : 0, Milliseconds(retention), _channelValue], cancellationToken, OperatorAdvice).ConfigureAwait(false))!;
+        var epoch = (long)parts[1];
+        return (long)parts[0] switch
+        {
+            0 => new DedupForgetResult(DedupForgetOutcome.NotFound, 0, DedupRecordState.Absent),
+            1 => new DedupForgetResult(DedupForgetOutcome.AlreadyForgotten, epoch, DedupRecordState.Forgotten),
+            2 => new DedupForgetResult(DedupForgetOutcome.LeaseHeld, epoch, DedupRecordState.InProgress, TimeSpan.FromMilliseconds((long)parts[2])),
+            _ => new DedupForgetResult(DedupForgetOutcome.Forgotten, epoch, RedisScripts.StateOf((string?)parts[2])),
+        };
+    }
+
+    public Task<RecordSample> SampleAsync(int keysPerServer, TimeSpan window, CancellationToken cancellationToken) =>
+        new RedisRecordSampler(_connection, Database.Database, _keyPrefix).SampleAsync(keysPerServer, window, cancellationToken);
+
     /// <summary>
     /// Lets go of the connection: disposes it when the store owns it; otherwise detaches this store's handlers, so a
     /// connection the application keeps no longer calls into a disposed store (issue 9).
@@ -101,7 +151,7 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
         }
     }
 
-    async Task<RedisResult> EvaluateAsync(string operation, string script, string key, RedisValue[] values, CancellationToken cancellationToken)
+    async Task<RedisResult> EvaluateAsync(string operation, string script, string key, RedisValue[] values, CancellationToken cancellationToken, string advice = RetriedAdvice)
     {
         var started = Stopwatch.GetTimestamp();
         try
@@ -113,7 +163,7 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
         {
             _metrics.StoreError(operation);
             throw new DedupStoreUnavailableException(
-                $"Redis did not complete the dedup {operation} of '{key}': {exception.Message}. The message is not acknowledged and will be retried; check that Redis is reachable and accepts writes (the reason above names what it refused for: maxmemory, persistence, replicas, a failover, credentials).",
+                $"Redis did not complete the dedup {operation} of '{key}': {exception.Message}. {advice}",
                 exception);
         }
         finally
@@ -174,4 +224,12 @@ internal sealed class RedisDedupStore : IDedupStore, IAsyncDisposable
     Task SubscribeAsync() => _connection.GetSubscriber().SubscribeAsync(_channel, _onNotification);
 
     static long Milliseconds(TimeSpan value) => (long)Math.Ceiling(value.TotalMilliseconds);
+
+    static string? Text(RedisResult value) => (string?)value is { Length: > 0 } text ? text : null;
+
+    /// <summary>A number a script stored in a field (Redis writes a Lua number as an integer or in exponent form); 0 when empty.</summary>
+    internal static long Number(RedisResult value) => Number((string?)value);
+
+    internal static long Number(string? text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) ? (long)number : 0;
 }

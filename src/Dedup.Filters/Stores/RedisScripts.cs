@@ -1,3 +1,5 @@
+using Dedup.Operations;
+
 namespace Dedup.Stores;
 
 /// <summary>
@@ -8,7 +10,8 @@ namespace Dedup.Stores;
 /// <remarks>
 /// StackExchange.Redis sends these by SHA (EVALSHA) and re-sends the text on NOSCRIPT, so SCRIPT FLUSH and
 /// restarts are invisible. Renew, complete and release carry <c>allow-oom</c> so an owner can finish or give
-/// back its claim at maxmemory; claim does not, so a new claim then fails closed.
+/// back its claim at maxmemory; claim does not, so a new claim then fails closed. The operator's inspect and forget
+/// (<see cref="Operations.DedupRecords"/>) run at maxmemory too.
 /// <para>
 /// Epochs never repeat for a key, even after its record expired or was deleted (issue 9): a new owner's epoch is
 /// the larger of the stored epoch + 1 and the server's time in microseconds, a source that only grows while one
@@ -67,9 +70,10 @@ internal static class RedisScripts
           redis.call('PEXPIRE', key, math.max(retention, 2 * lease))
           return {2, e, previous}
         end
-        if s == 'a' then
+        if s == 'a' or s == 'x' then
           -- Claimed after a release: the released owner's work may have run (it failed after its side effect), so the
           -- reply names its epoch and the takeover check is asked too; 'k' < 0 keeps it for a retry of this claim.
+          -- After an operator's forget ('x') likewise: the forgotten record's work may have run.
           redis.call('HSET', key, 's', 'p', 'o', owner, 'e', e, 'd', now + lease, 'f', fp, 'k', -previous)
           redis.call('PEXPIRE', key, math.max(retention, 2 * lease))
           return {1, e, previous}
@@ -126,6 +130,50 @@ internal static class RedisScripts
         return 1
         """;
 
+    // The operator's read (DedupRecords.InspectAsync): the record's fields, its TTL and the server's clock in one reply,
+    // so the lease left and the TTL are read at the same instant. Reads only, so it also runs at maxmemory.
+    // No ARGV. Reply: {s, o, e, d, f, r, k, w, pttl, now ms}; a missing field is ''.
+    public const string Inspect = """
+        #!lua flags=no-writes,allow-oom
+        local v = redis.call('HMGET', KEYS[1], 's', 'o', 'e', 'd', 'f', 'r', 'k', 'w')
+        local t = redis.call('TIME')
+        local reply = {}
+        for i = 1, 8 do reply[i] = v[i] or '' end
+        reply[9] = redis.call('PTTL', KEYS[1])
+        reply[10] = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        return reply
+        """;
+
+    // The operator's forget (DedupRecords.ForgetAsync): the record becomes a tombstone ('s' = 'x') that keeps only its
+    // epoch, for the retention window. A plain DEL would leave the next epoch to the server's clock alone, and a claim
+    // after it would be a fresh one: no takeover check, so a paused owner of the forgotten epoch could still land its
+    // fenced write downstream before the new owner's. The tombstone keeps the epoch floor (the next epoch is above it
+    // even if the clock stepped back), and the next claim names the forgotten epoch as after a release, so a registered
+    // takeover check is asked and raises the downstream fence before the work runs again. It refuses a live lease
+    // unless forced; a forced forget fences the owner off (its renew, complete and release find no owner and answer
+    // lost) and wakes its waiters. allow-oom: it never grows the record, and an operator may need it at maxmemory.
+    // ARGV: force ('1' or '0'), retentionMs, channel.
+    // Reply: {0, 0} no record; {1, e} already forgotten; {2, e, leaseMs} a live lease (nothing written); {3, e, s} forgotten.
+    public const string Forget = """
+        #!lua flags=allow-oom
+        local key = KEYS[1]
+        local v = redis.call('HMGET', key, 's', 'e', 'd', 'w')
+        local s, e = v[1], v[2] or '0'
+        if not s then return {0, 0} end
+        if s == 'x' then return {1, tonumber(e)} end
+        if s == 'p' and ARGV[1] ~= '1' then
+          local t = redis.call('TIME')
+          local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          local d = tonumber(v[3]) or 0
+          if d > now then return {2, tonumber(e), d - now} end
+        end
+        redis.call('DEL', key)
+        redis.call('HSET', key, 's', 'x', 'e', e)
+        redis.call('PEXPIRE', key, ARGV[2])
+        if v[4] then redis.call('PUBLISH', ARGV[3], key) end
+        return {3, tonumber(e), s}
+        """;
+
     // No ARGV. Rewrites the record's state with its own value: nothing changes, but the write is replicated after
     // every earlier write to the key, so a WAIT sent behind it on the same connection confirms the record as it is now
     // (ReplicationBarrier). WAIT's documented contract covers the connection's own writes; Redis 7.0 happens to count
@@ -139,4 +187,14 @@ internal static class RedisScripts
         redis.call('HSET', KEYS[1], 's', s)
         return 1
         """;
+
+    /// <summary>The state a record's field <c>s</c> stands for ('' or missing: no record).</summary>
+    public static DedupRecordState StateOf(string? code) => code switch
+    {
+        "p" => DedupRecordState.InProgress,
+        "c" => DedupRecordState.Completed,
+        "a" => DedupRecordState.Released,
+        "x" => DedupRecordState.Forgotten,
+        _ => DedupRecordState.Absent,
+    };
 }

@@ -1,4 +1,5 @@
 using Dedup.Diagnostics;
+using Dedup.Operations;
 using Dedup.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -13,8 +14,9 @@ namespace Dedup.Stores;
 /// so the consumer runs only on a claim the promoted replica would still know.
 /// </summary>
 /// <remarks>Renewals and releases are not confirmed: a replica that missed one holds an older deadline or a live claim
-/// that expires, and either ends in a fenced takeover, never in a lost record.</remarks>
-internal sealed class ReplicatedDedupStore : IDedupStore, IAsyncDisposable
+/// that expires, and either ends in a fenced takeover, never in a lost record. An operator's forget is confirmed: a
+/// failover must not bring the forgotten record back after the operator was told it is gone.</remarks>
+internal sealed class ReplicatedDedupStore : IDedupStore, IDedupRecordStore, IAsyncDisposable
 {
     readonly RedisDedupStore _store;
     readonly ReplicationBarrier _barrier;
@@ -71,6 +73,19 @@ internal sealed class ReplicatedDedupStore : IDedupStore, IAsyncDisposable
         _store.ReleaseAsync(key, owner, epoch, cancellationToken);
 
     public KeyWatch Watch(string key) => _store.Watch(key);
+
+    public ValueTask<DedupRecord> InspectAsync(string key, CancellationToken cancellationToken) => _store.InspectAsync(key, cancellationToken);
+
+    public async ValueTask<DedupForgetResult> ForgetAsync(string key, bool force, TimeSpan retention, CancellationToken cancellationToken)
+    {
+        var result = await _store.ForgetAsync(key, force, retention, cancellationToken).ConfigureAwait(false);
+        if (result.Outcome is DedupForgetOutcome.Forgotten or DedupForgetOutcome.AlreadyForgotten)
+            await _barrier.ConfirmAsync(key, "forget", cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    public Task<RecordSample> SampleAsync(int keysPerServer, TimeSpan window, CancellationToken cancellationToken) =>
+        _store.SampleAsync(keysPerServer, window, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {

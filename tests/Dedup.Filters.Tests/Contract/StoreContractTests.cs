@@ -7,7 +7,7 @@ namespace Dedup.Filters.Tests.Contract;
 /// Time passes through <see cref="PassAsync"/>: really on Redis (the store takes its times from the server's clock),
 /// with leases short enough to wait out; on a fake clock in memory.
 /// </summary>
-public abstract class StoreContractTests
+public abstract partial class StoreContractTests
 {
     static readonly TimeSpan Lease = TimeSpan.FromMilliseconds(300);
 

@@ -1,0 +1,105 @@
+using System.CommandLine;
+using Dedup.Operations;
+using Dedup.Worker.Hosting;
+using Dedup.Worker.Settings;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Dedup.Worker.Operator;
+
+/// <summary>
+/// An operator command's view of the worker's configuration: its settings, the dedup store's Redis (connected and
+/// answering, or the command stops with <see cref="ExitCodes.DependencyUnavailable"/>) and <see cref="DedupRecords"/> on it.
+/// </summary>
+internal sealed class OperatorSession : IAsyncDisposable
+{
+    readonly RedisConnections _redis;
+    readonly ServiceProvider _services;
+
+    OperatorSession(WorkerConfiguration configuration, RedisConnections redis, ServiceProvider services)
+    {
+        Configuration = configuration;
+        _redis = redis;
+        _services = services;
+        Records = services.GetRequiredService<DedupRecords>();
+        Dedup = services.GetRequiredService<IOptions<DedupOptions>>().Value;
+    }
+
+    public WorkerConfiguration Configuration { get; }
+
+    /// <summary>The dedup options the worker runs with (section <c>Dedup</c>): key prefix, retention.</summary>
+    public DedupOptions Dedup { get; }
+
+    public DedupRecords Records { get; }
+
+    /// <summary>A setting override on the command line, as the worker takes them: <c>--Section:Key=value</c>.</summary>
+    public static bool IsOverride(string token) =>
+        token.StartsWith("--", StringComparison.Ordinal) && token.IndexOf(':', StringComparison.Ordinal) is > 2 and var colon
+        && token.IndexOf('=', StringComparison.Ordinal) > colon;
+
+    /// <summary>Makes <paramref name="command"/> run <paramref name="action"/> in a session, or stop with the exit code of why none opened.</summary>
+    public static void SetAction(Command command, Func<ParseResult, OperatorSession, CancellationToken, Task<int>> action) =>
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var (session, exitCode) = await OpenAsync(parse, cancellationToken);
+            if (session is null)
+                return exitCode;
+            await using (session)
+            {
+                try
+                {
+                    return await action(parse, session, cancellationToken);
+                }
+                catch (Exception exception) when (exception is ArgumentException or DedupKeyException)
+                {
+                    await Console.Error.WriteLineAsync($"Dedup.Worker: {exception.Message}");
+                    return ExitCodes.Usage;
+                }
+                catch (DedupTransientException exception)
+                {
+                    // The store did not answer, or (Dedup:Durability) the replicas did not confirm a forget.
+                    await Console.Error.WriteLineAsync($"Dedup.Worker: {exception.Message}");
+                    return ExitCodes.DependencyUnavailable;
+                }
+            }
+        });
+
+    /// <summary>Loads the settings as the worker does and connects to the dedup store's Redis; null (with the exit code) when either fails.</summary>
+    static async Task<(OperatorSession? Session, int ExitCode)> OpenAsync(ParseResult parse, CancellationToken cancellationToken)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = [.. parse.UnmatchedTokens],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        var configuration = WorkerConfiguration.Load(builder.Configuration, out var failures);
+        if (configuration is null)
+            return (null, ExitCodes.ReportInvalidConfiguration(failures));
+
+        var redis = new RedisConnections(configuration.Redis, configuration.Ledger);
+        try
+        {
+            await redis.Dedup.GetDatabase().PingAsync().WaitAsync(configuration.Redis.ConnectTimeout, cancellationToken);
+        }
+        catch (Exception exception) when (exception is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            await Console.Error.WriteLineAsync(
+                $"Dedup.Worker: Redis at '{RedisSettings.Redact(configuration.Redis.Configuration)}' (Redis:Configuration) did not answer within {configuration.Redis.ConnectTimeout}: {exception.Message}");
+            await redis.DisposeAsync();
+            return (null, ExitCodes.DependencyUnavailable);
+        }
+
+        var services = new ServiceCollection();
+        services.AddDedup();
+        WorkerConfiguration.BindDedup(services, builder.Configuration);
+        services.AddDedupRedisStore(_ => redis.Dedup);
+        return (new OperatorSession(configuration, redis, services.BuildServiceProvider()), ExitCodes.Ok);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _services.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+}
