@@ -425,8 +425,9 @@ internal sealed class ClaimLifecycle<TMessage>
         if (cached is not null && cached.Address == inputAddress)
             return cached.Scope;
 
-        // Endpoint + owner type: each fan-out consumer or saga processes a message once.
-        var scope = DedupKey.Scope(string.Concat(inputAddress.AbsolutePath, "|", OwnerName));
+        // Endpoint + owner type: each fan-out consumer or saga processes a message once. The operator commands build
+        // the same scope (DedupRecords.KeyForMessage).
+        var scope = DedupKey.EndpointScope(inputAddress, OwnerName);
         _scope = new ScopeCache(inputAddress, scope);
         return scope;
     }
