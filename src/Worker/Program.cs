@@ -1,6 +1,5 @@
 using Dedup.Worker;
 using Dedup.Worker.Hosting;
-using Dedup.Worker.Settings;
 using Microsoft.Extensions.Hosting;
 
 // Run modes (README, section "Worker"):
@@ -12,11 +11,7 @@ if (Commands.Dispatch(args) is { } command)
     return await command;
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
-var configuration = WorkerConfiguration.Load(builder.Configuration, out var failures);
-if (configuration is null)
-    return ExitCodes.ReportInvalidConfiguration(failures);
-
-builder.AddDedupWorker(configuration);
+builder.AddDedupWorker();
 builder.AddWorkerFaults(); // test-only fault injection (Worker:Faults); nothing unless configured
 using var host = builder.Build();
 return await host.RunWorkerAsync();

@@ -56,7 +56,7 @@ internal static class DemoCommand
             WorkerEndpoints.ConfigureDedup(o);
             o.Exclude<QuoteIssued>();
         });
-        WorkerConfiguration.BindDedup(builder.Services, builder.Configuration);
+        builder.Services.AddDedupConfiguration(builder.Configuration);
         builder.Services.AddDedupInMemoryStore();
         builder.Services.AddMassTransit(x =>
         {
@@ -66,17 +66,13 @@ internal static class DemoCommand
         });
 
         using var host = builder.Build();
+        if (host.ValidateSettings() is { } invalid)
+            return invalid;
+
         using var outcomes = new OutcomeCounter(host.Services.GetRequiredService<IMeterFactory>());
         var probe = new DemoProbe();
         var replies = new ReplyRecorder();
-        try
-        {
-            await host.StartAsync();
-        }
-        catch (Microsoft.Extensions.Options.OptionsValidationException exception)
-        {
-            return ExitCodes.ReportInvalidConfiguration([.. exception.Failures]);
-        }
+        await host.StartAsync();
 
         var bus = host.Services.GetRequiredService<IBus>();
         bus.ConnectReceiveObserver(probe);

@@ -42,25 +42,26 @@ internal static class TrafficCommand
         var timeout = TimeSpan.FromSeconds(options.Int("timeout", 300, 1, 86_400));
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options.ConfigurationArgs, ContentRootPath = AppContext.BaseDirectory });
-        var configuration = WorkerConfiguration.Load(builder.Configuration, out var failures);
-        if (configuration is null)
-            return ExitCodes.ReportInvalidConfiguration(failures);
-
+        builder.Services.AddWorkerConfiguration(builder.Configuration);
         builder.Logging.AddFilter(null, LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("MassTransit", LogLevel.Warning);
         builder.Services.AddMassTransit(x =>
         {
             x.DisableUsageTelemetry();
-            x.UsingRabbitMq((_, cfg) => cfg.ConfigureHost(configuration.RabbitMq, "dedup-traffic"));
+            x.UsingRabbitMq((context, cfg) => cfg.ConfigureHost(context.GetRequiredService<RabbitMqSettings>(), "dedup-traffic"));
         });
-        builder.Services.AddOptions<MassTransitHostOptions>().Configure(o =>
+        builder.Services.AddOptions<MassTransitHostOptions>().Configure<RabbitMqSettings>((o, rabbitMq) =>
         {
             o.WaitUntilStarted = true;
-            o.StartTimeout = configuration.RabbitMq.ConnectTimeout;
+            o.StartTimeout = rabbitMq.ConnectTimeout;
         });
 
         using var host = builder.Build();
+        if (host.ValidateSettings() is { } invalid)
+            return invalid;
+
+        var configuration = host.Services.GetRequiredService<WorkerConfiguration>();
         await using var redis = new RedisConnections(configuration.Redis, configuration.Ledger);
         IConnection amqp;
         try
