@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Diagnostics;
+using Dedup.Worker.Cli;
 using Dedup.Worker.Consumers;
 using Dedup.Worker.Contracts;
 using Dedup.Worker.Hosting;
@@ -20,28 +22,49 @@ namespace Dedup.Worker.Traffic;
 /// </summary>
 internal static class TrafficCommand
 {
-    public static readonly IReadOnlySet<string> OptionNames = new HashSet<string>(StringComparer.Ordinal)
+    public static Command Create()
     {
-        "count", "requests", "external-share", "dup-share", "concurrent-share", "concurrency", "rate", "seed", "timeout",
-    };
+        var count = CommandOptions.WholeNumber("--count", "Unique payments: MassTransit ChargePayments and plain-JSON ExternalPayments.", 10_000, 0, 10_000_000);
+        var requests = CommandOptions.OptionalWholeNumber("--requests", "Unique quote requests; count/10 when not given.", 0, 10_000_000);
+        var externalShare = CommandOptions.Share("--external-share", "Share of the payments sent as plain JSON to external-payments.", 0.2);
+        var duplicateShare = CommandOptions.Share("--dup-share", "Share of the messages sent again as an exact copy.", 0.3);
+        var concurrentShare = CommandOptions.Share("--concurrent-share", "Share of the copies sent at the same moment as their original.", 0.5);
+        var concurrency = CommandOptions.WholeNumber("--concurrency", "Batches of messages sent at once.", 32, 1, 10_000);
+        var rate = CommandOptions.WholeNumber("--rate", "Messages per second; 0 sends as fast as possible.", 0, 0, 10_000_000, "MSG_PER_S");
+        var seed = CommandOptions.OptionalWholeNumber("--seed", "Seed of the traffic; random when not given (traffic prints it).", 0, int.MaxValue);
+        var timeout = CommandOptions.WholeNumber("--timeout", "Seconds the run may take before it gives up and fails.", 300, 1, 86_400, "SECONDS");
+        var settings = SettingsArgument.Create();
+        var command = new Command("traffic",
+            """
+            Drive a real RabbitMQ and the workers on it with payments, quote requests and duplicates, and check that every
+            unique message ran exactly once (exit 0) or not (exit 1). Settings as the worker's: RabbitMq, Redis, Ledger,
+            Worker:QueueType (e.g. --RabbitMq:Host=rabbit-a).
+            """)
+        {
+            count, requests, externalShare, duplicateShare, concurrentShare, concurrency, rate, seed, timeout, settings,
+        };
+        command.SetAction(parseResult =>
+        {
+            var unique = parseResult.GetValue(count);
+            var seedValue = parseResult.GetValue(seed) ?? Random.Shared.Next();
+            var plan = TrafficPlan.Create(
+                unique,
+                parseResult.GetValue(requests) ?? unique / 10,
+                parseResult.GetValue(externalShare),
+                parseResult.GetValue(duplicateShare),
+                parseResult.GetValue(concurrentShare),
+                conflicts: 0,
+                new Random(seedValue));
+            var run = new TrafficRun(plan, seedValue, parseResult.GetValue(concurrency), parseResult.GetValue(rate), TimeSpan.FromSeconds(parseResult.GetValue(timeout)));
+            return RunAsync(run, parseResult.Values(settings));
+        });
+        return command;
+    }
 
-    public static async Task<int> RunAsync(Options options)
+    public static async Task<int> RunAsync(TrafficRun run, string[] settings)
     {
-        var count = options.Int("count", 10_000, 0, 10_000_000);
-        var seed = options.OptionalInt("seed", 0, int.MaxValue) ?? Random.Shared.Next();
-        var plan = TrafficPlan.Create(
-            count,
-            options.Int("requests", count / 10, 0, 10_000_000),
-            options.Share("external-share", 0.2),
-            options.Share("dup-share", 0.3),
-            options.Share("concurrent-share", 0.5),
-            conflicts: 0,
-            new Random(seed));
-        var concurrency = options.Int("concurrency", 32, 1, 10_000);
-        var rate = options.Int("rate", 0, 0, 10_000_000);
-        var timeout = TimeSpan.FromSeconds(options.Int("timeout", 300, 1, 86_400));
-
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options.ConfigurationArgs, ContentRootPath = AppContext.BaseDirectory });
+        var (plan, seed, concurrency, rate, timeout) = run;
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = settings, ContentRootPath = AppContext.BaseDirectory });
         builder.Services.AddWorkerConfiguration(builder.Configuration);
         builder.Logging.AddFilter(null, LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
@@ -182,3 +205,6 @@ internal static class TrafficCommand
             await ledger.QuoteExecutionsAsync(plan.QuoteIds, CancellationToken.None));
     }
 }
+
+/// <summary>What a traffic run sends, how fast, and how long it may take.</summary>
+internal sealed record TrafficRun(TrafficPlan Plan, int Seed, int Concurrency, int Rate, TimeSpan Timeout);
