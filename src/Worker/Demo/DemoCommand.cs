@@ -56,15 +56,16 @@ internal static class DemoCommand
                 parseResult.GetValue(conflicts),
                 new Random(seedValue));
             var run = new DemoRun(plan, seedValue, parseResult.GetValue(concurrency), TimeSpan.FromSeconds(parseResult.GetValue(timeout)));
-            return RunAsync(run, parseResult.Values(settings));
+            return RunAsync(run, parseResult.Values(settings), RunConsole.ForStandardOutput());
         });
         return command;
     }
 
-    public static async Task<int> RunAsync(DemoRun run, string[] settings)
+    public static async Task<int> RunAsync(DemoRun run, string[] settings, RunConsole console)
     {
         var (plan, seed, concurrency, timeout) = run;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = settings, ContentRootPath = AppContext.BaseDirectory });
+        console.ConfigureLogging(builder.Logging);
         builder.Logging.AddFilter(null, LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("MassTransit", LogLevel.Critical); // the deliberate conflicts would print fault traces
@@ -103,45 +104,50 @@ internal static class DemoCommand
         bus.ConnectSendObserver(probe);
         bus.ConnectHandler<QuoteIssued>(replies.Record);
 
-        Console.WriteLine($"Dedup demo: MassTransit in-memory transport, in-memory dedup store and ledger (seed {seed}).");
-        Console.WriteLine($"Sending {plan.Messages} messages: {plan.PaymentIds.Count} payments, {plan.QuoteIds.Count} quote requests, {plan.Duplicates} duplicates ({plan.ConcurrentDuplicates} sent together with their original), {plan.Conflicts.Count} conflicting copies.");
+        console.WriteLine($"Dedup demo: MassTransit in-memory transport, in-memory dedup store and ledger (seed {seed}).");
+        console.WriteLine($"Sending {plan.Messages} messages: {plan.PaymentIds.Count} payments, {plan.QuoteIds.Count} quote requests, {plan.Duplicates} duplicates ({plan.ConcurrentDuplicates} sent together with their original), {plan.Conflicts.Count} conflicting copies.");
 
         var ledger = host.Services.GetRequiredService<ILedger>();
         var driver = new TrafficDriver(new MassTransitSender(bus, bus.Address, externalSender: null), concurrency, rate: 0);
         var started = Stopwatch.GetTimestamp();
         using var deadline = new CancellationTokenSource(timeout);
-        using var progress = new DemoProgress(() =>
-            $"sent {driver.Sent}/{plan.Messages}  processed {probe.Settled}  executed {outcomes[DedupOutcomes.First]}  skipped {Skipped(outcomes)}  replies {replies.Total}");
-
         var finished = true;
-        try
+        TimeSpan elapsed;
+        var progress = RunProgress.Start(console, TimeSpan.FromMilliseconds(250),
+            () => $"sent {driver.Sent}/{plan.Messages}  processed {probe.Settled}  executed {outcomes[DedupOutcomes.First]}  skipped {Skipped(outcomes)}  replies {replies.Total}",
+            new Gauge("sent", () => driver.Sent, plan.Messages),
+            new Gauge("processed", () => probe.Settled, plan.Messages));
+        await using (progress)
         {
-            var mainTraffic = plan.Messages - plan.Conflicts.Count;
-            await driver.SendAsync(plan.Batches, deadline.Token);
-            progress.Report("all sent; waiting for the consumers");
-            await probe.WhenSettled(mainTraffic, deadline.Token);
+            try
+            {
+                var mainTraffic = plan.Messages - plan.Conflicts.Count;
+                await driver.SendAsync(plan.Batches, deadline.Token);
+                progress.Report("all sent; waiting for the consumers");
+                await probe.WhenSettled(mainTraffic, deadline.Token);
 
-            // Conflicting copies go last, once their originals completed, so what they meet is certain.
-            if (plan.Conflicts.Count > 0)
-                progress.Report($"sending {plan.Conflicts.Count} conflicting copies: expect as many 'Dedup conflict' errors");
-            await driver.SendAsync([.. plan.Conflicts.Select(c => (IReadOnlyList<PlannedMessage>)[c])], deadline.Token);
-            await probe.WhenSettled(plan.Messages, deadline.Token);
+                // Conflicting copies go last, once their originals completed, so what they meet is certain.
+                if (plan.Conflicts.Count > 0)
+                    progress.Report($"sending {plan.Conflicts.Count} conflicting copies: expect as many 'Dedup conflict' errors");
+                await driver.SendAsync([.. plan.Conflicts.Select(c => (IReadOnlyList<PlannedMessage>)[c])], deadline.Token);
+                await probe.WhenSettled(plan.Messages, deadline.Token);
 
-            // Every reply was sent before its request settled; wait until the requester has them all.
-            await replies.WhenReceived(probe.RepliesSent, deadline.Token);
+                // Every reply was sent before its request settled; wait until the requester has them all.
+                await replies.WhenReceived(probe.RepliesSent, deadline.Token);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
+                finished = false;
+            }
+
+            elapsed = Stopwatch.GetElapsedTime(started);
+            progress.Report(finished ? "done" : "timed out");
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-        {
-            finished = false;
-        }
 
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        progress.Report(finished ? "done" : "timed out");
-        progress.Dispose();
         await host.StopAsync();
 
         var report = await DemoReport.CreateAsync(plan, ledger, outcomes, replies, probe, driver.Sent, elapsed, finished);
-        report.Print(Console.Out);
+        report.Write(console);
         return report.Passed ? ExitCodes.Ok : ExitCodes.CheckFailed;
     }
 
