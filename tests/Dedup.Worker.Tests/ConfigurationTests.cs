@@ -33,6 +33,46 @@ public sealed class ConfigurationTests(WorkerServers servers)
     }
 
     [Fact]
+    public async Task SeveralInvalidSettings_ExitWithCode2_NamingEachOnItsOwnLine()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["RabbitMq__Port"] = "0",
+            ["Ledger__Retention"] = "00:00:10",
+            ["Worker__PrefetchCount"] = "0",
+            ["Dedup__Lease"] = "00:00:00.010",
+        };
+
+        await using var worker = await WorkerProcess.RunAsync(environment, Exit);
+
+        Assert.Equal(2, worker.ExitCode);
+        var failures = worker.Output.Split('\n').Where(line => line.StartsWith("  - ", StringComparison.Ordinal)).ToList();
+        Assert.Contains(failures, f => f.StartsWith("  - RabbitMq:Port must be 1 to 65535; it is 0.", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("  - Ledger:Retention must be between", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("  - Worker:PrefetchCount must be 1 to 10000; it is 0.", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("  - Dedup:Lease must be between", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task InvalidSettingArgument_ExitsWithCode2_NamingTheSetting()
+    {
+        await using var worker = await WorkerProcess.RunAsync(new Dictionary<string, string>(), Exit, "--Worker:ConcurrentMessageLimit=0");
+
+        Assert.Equal(2, worker.ExitCode);
+        Assert.Contains("Worker:ConcurrentMessageLimit must be 1 to 1000; it is 0.", worker.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Traffic_InvalidSetting_ExitsWithCode2_BeforeConnecting()
+    {
+        await using var traffic = await WorkerProcess.RunAsync(new Dictionary<string, string>(), Exit, "traffic", "--count", "10", "--RabbitMq:Host=amqp://localhost");
+
+        Assert.Equal(2, traffic.ExitCode);
+        Assert.Contains("RabbitMq:Host must be a host name or address", traffic.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("cannot start", traffic.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RabbitMqUnreachable_ExitsWithCode3_NamingTheSettings()
     {
         await using var scope = await servers.NewScopeAsync("down");

@@ -28,6 +28,24 @@ public sealed partial class DemoCommandTests
         Assert.True(N("replayed") > 0, $"No duplicate request got the stored reply: {last}");
     }
 
+    [Fact]
+    public async Task Demo_OutputRedirected_PrintsPlainLines_AndTheSummaryLast()
+    {
+        await using var demo = await WorkerProcess.RunAsync(new Dictionary<string, string>(), TimeSpan.FromSeconds(60),
+            "demo", "--payments", "300", "--requests", "60", "--seed", "12");
+
+        Assert.True(demo.ExitCode == 0, demo.Output);
+        var lines = demo.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.DoesNotContain(lines, line => line.Contains('\u001b', StringComparison.Ordinal)); // no terminal control codes
+        Assert.Contains(lines, line => ProgressLine().IsMatch(line));
+        Assert.Contains("  what                 count  meaning", lines);
+        Assert.Contains(lines, line => line.StartsWith("  executed               360  ", StringComparison.Ordinal));
+        Assert.Matches(Summary(), lines[^1]);
+    }
+
+    [GeneratedRegex(@"^\[\s*\d+\.\d\ds\] sent \d+/\d+  processed \d+")]
+    private static partial Regex ProgressLine();
+
     [GeneratedRegex(@"^summary: sent=(?<sent>\d+) unique=(?<unique>\d+) executed=(?<executed>\d+) skipped=(?<skipped>\d+) replayed=(?<replayed>\d+) conflicts=(?<conflicts>\d+) lost=(?<lost>\d+)$")]
     private static partial Regex Summary();
 }

@@ -1,6 +1,8 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Dedup.Diagnostics;
+using Dedup.Worker.Cli;
 using Dedup.Worker.Contracts;
 using Dedup.Worker.Hosting;
 using Dedup.Worker.Ledger;
@@ -21,26 +23,49 @@ namespace Dedup.Worker.Demo;
 /// </summary>
 internal static class DemoCommand
 {
-    public static readonly IReadOnlySet<string> OptionNames = new HashSet<string>(StringComparer.Ordinal)
+    public static Command Create()
     {
-        "payments", "requests", "external-share", "dup-share", "concurrent-share", "conflicts", "concurrency", "seed", "timeout",
-    };
+        var payments = CommandOptions.WholeNumber("--payments", "Unique payments, a share of them plain-JSON ExternalPayments.", 2000, 0, 1_000_000);
+        var requests = CommandOptions.WholeNumber("--requests", "Unique quote requests.", 400, 0, 1_000_000);
+        var externalShare = CommandOptions.Share("--external-share", "Share of the payments sent as plain JSON to external-payments.", 0.2);
+        var duplicateShare = CommandOptions.Share("--dup-share", "Share of the messages sent again as an exact copy.", 0.3);
+        var concurrentShare = CommandOptions.Share("--concurrent-share", "Share of the copies sent at the same moment as their original.", 0.5);
+        var conflicts = CommandOptions.WholeNumber("--conflicts", "Conflicting copies (same MessageId, another amount), sent last.", 3, 0, 1000);
+        var concurrency = CommandOptions.WholeNumber("--concurrency", "Batches of messages sent at once.", 16, 1, 1000);
+        var seed = CommandOptions.OptionalWholeNumber("--seed", "Seed of the traffic; random when not given (the demo prints it).", 0, int.MaxValue);
+        var timeout = CommandOptions.WholeNumber("--timeout", "Seconds the demo may take before it gives up and fails.", 50, 1, 3600, "SECONDS");
+        var settings = SettingsArgument.Create();
+        var command = new Command("demo",
+            """
+            The embedded demo: the worker's consumers and dedup filter on MassTransit's in-memory transport and store,
+            driven by built-in traffic; needs no RabbitMQ or Redis. Exit 0 when every unique message ran exactly once.
+            Settings: --Dedup:Key=value (e.g. --Dedup:Lease=00:00:05).
+            """)
+        {
+            payments, requests, externalShare, duplicateShare, concurrentShare, conflicts, concurrency, seed, timeout, settings,
+        };
+        command.SetAction(parseResult =>
+        {
+            var seedValue = parseResult.GetValue(seed) ?? Random.Shared.Next();
+            var plan = TrafficPlan.Create(
+                parseResult.GetValue(payments),
+                parseResult.GetValue(requests),
+                parseResult.GetValue(externalShare),
+                parseResult.GetValue(duplicateShare),
+                parseResult.GetValue(concurrentShare),
+                parseResult.GetValue(conflicts),
+                new Random(seedValue));
+            var run = new DemoRun(plan, seedValue, parseResult.GetValue(concurrency), TimeSpan.FromSeconds(parseResult.GetValue(timeout)));
+            return RunAsync(run, parseResult.Values(settings), RunConsole.ForStandardOutput());
+        });
+        return command;
+    }
 
-    public static async Task<int> RunAsync(Options options)
+    public static async Task<int> RunAsync(DemoRun run, string[] settings, RunConsole console)
     {
-        var seed = options.OptionalInt("seed", 0, int.MaxValue) ?? Random.Shared.Next();
-        var plan = TrafficPlan.Create(
-            options.Int("payments", 2000, 0, 1_000_000),
-            options.Int("requests", 400, 0, 1_000_000),
-            options.Share("external-share", 0.2),
-            options.Share("dup-share", 0.3),
-            options.Share("concurrent-share", 0.5),
-            options.Int("conflicts", 3, 0, 1000),
-            new Random(seed));
-        var concurrency = options.Int("concurrency", 16, 1, 1000);
-        var timeout = TimeSpan.FromSeconds(options.Int("timeout", 50, 1, 3600));
-
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options.ConfigurationArgs, ContentRootPath = AppContext.BaseDirectory });
+        var (plan, seed, concurrency, timeout) = run;
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = settings, ContentRootPath = AppContext.BaseDirectory });
+        console.ConfigureLogging(builder.Logging);
         builder.Logging.AddFilter(null, LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("MassTransit", LogLevel.Critical); // the deliberate conflicts would print fault traces
@@ -56,7 +81,7 @@ internal static class DemoCommand
             WorkerEndpoints.ConfigureDedup(o);
             o.Exclude<QuoteIssued>();
         });
-        WorkerConfiguration.BindDedup(builder.Services, builder.Configuration);
+        builder.Services.AddDedupConfiguration(builder.Configuration);
         builder.Services.AddDedupInMemoryStore();
         builder.Services.AddMassTransit(x =>
         {
@@ -66,64 +91,68 @@ internal static class DemoCommand
         });
 
         using var host = builder.Build();
+        if (host.ValidateSettings() is { } invalid)
+            return invalid;
+
         using var outcomes = new OutcomeCounter(host.Services.GetRequiredService<IMeterFactory>());
         var probe = new DemoProbe();
         var replies = new ReplyRecorder();
-        try
-        {
-            await host.StartAsync();
-        }
-        catch (Microsoft.Extensions.Options.OptionsValidationException exception)
-        {
-            return ExitCodes.ReportInvalidConfiguration([.. exception.Failures]);
-        }
+        await host.StartAsync();
 
         var bus = host.Services.GetRequiredService<IBus>();
         bus.ConnectReceiveObserver(probe);
         bus.ConnectSendObserver(probe);
         bus.ConnectHandler<QuoteIssued>(replies.Record);
 
-        Console.WriteLine($"Dedup demo: MassTransit in-memory transport, in-memory dedup store and ledger (seed {seed}).");
-        Console.WriteLine($"Sending {plan.Messages} messages: {plan.PaymentIds.Count} payments, {plan.QuoteIds.Count} quote requests, {plan.Duplicates} duplicates ({plan.ConcurrentDuplicates} sent together with their original), {plan.Conflicts.Count} conflicting copies.");
+        console.WriteLine($"Dedup demo: MassTransit in-memory transport, in-memory dedup store and ledger (seed {seed}).");
+        console.WriteLine($"Sending {plan.Messages} messages: {plan.PaymentIds.Count} payments, {plan.QuoteIds.Count} quote requests, {plan.Duplicates} duplicates ({plan.ConcurrentDuplicates} sent together with their original), {plan.Conflicts.Count} conflicting copies.");
 
         var ledger = host.Services.GetRequiredService<ILedger>();
         var driver = new TrafficDriver(new MassTransitSender(bus, bus.Address, externalSender: null), concurrency, rate: 0);
         var started = Stopwatch.GetTimestamp();
         using var deadline = new CancellationTokenSource(timeout);
-        using var progress = new DemoProgress(() =>
-            $"sent {driver.Sent}/{plan.Messages}  processed {probe.Settled}  executed {outcomes[DedupOutcomes.First]}  skipped {Skipped(outcomes)}  replies {replies.Total}");
-
         var finished = true;
-        try
+        TimeSpan elapsed;
+        var progress = RunProgress.Start(console, TimeSpan.FromMilliseconds(250),
+            () => $"sent {driver.Sent}/{plan.Messages}  processed {probe.Settled}  executed {outcomes[DedupOutcomes.First]}  skipped {Skipped(outcomes)}  replies {replies.Total}",
+            new Gauge("sent", () => driver.Sent, plan.Messages),
+            new Gauge("processed", () => probe.Settled, plan.Messages));
+        await using (progress)
         {
-            var mainTraffic = plan.Messages - plan.Conflicts.Count;
-            await driver.SendAsync(plan.Batches, deadline.Token);
-            progress.Report("all sent; waiting for the consumers");
-            await probe.WhenSettled(mainTraffic, deadline.Token);
+            try
+            {
+                var mainTraffic = plan.Messages - plan.Conflicts.Count;
+                await driver.SendAsync(plan.Batches, deadline.Token);
+                progress.Report("all sent; waiting for the consumers");
+                await probe.WhenSettled(mainTraffic, deadline.Token);
 
-            // Conflicting copies go last, once their originals completed, so what they meet is certain.
-            if (plan.Conflicts.Count > 0)
-                progress.Report($"sending {plan.Conflicts.Count} conflicting copies: expect as many 'Dedup conflict' errors");
-            await driver.SendAsync([.. plan.Conflicts.Select(c => (IReadOnlyList<PlannedMessage>)[c])], deadline.Token);
-            await probe.WhenSettled(plan.Messages, deadline.Token);
+                // Conflicting copies go last, once their originals completed, so what they meet is certain.
+                if (plan.Conflicts.Count > 0)
+                    progress.Report($"sending {plan.Conflicts.Count} conflicting copies: expect as many 'Dedup conflict' errors");
+                await driver.SendAsync([.. plan.Conflicts.Select(c => (IReadOnlyList<PlannedMessage>)[c])], deadline.Token);
+                await probe.WhenSettled(plan.Messages, deadline.Token);
 
-            // Every reply was sent before its request settled; wait until the requester has them all.
-            await replies.WhenReceived(probe.RepliesSent, deadline.Token);
+                // Every reply was sent before its request settled; wait until the requester has them all.
+                await replies.WhenReceived(probe.RepliesSent, deadline.Token);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
+                finished = false;
+            }
+
+            elapsed = Stopwatch.GetElapsedTime(started);
+            progress.Report(finished ? "done" : "timed out");
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-        {
-            finished = false;
-        }
 
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        progress.Report(finished ? "done" : "timed out");
-        progress.Dispose();
         await host.StopAsync();
 
         var report = await DemoReport.CreateAsync(plan, ledger, outcomes, replies, probe, driver.Sent, elapsed, finished);
-        report.Print(Console.Out);
+        report.Write(console);
         return report.Passed ? ExitCodes.Ok : ExitCodes.CheckFailed;
     }
 
     internal static long Skipped(OutcomeCounter outcomes) => outcomes[DedupOutcomes.Duplicate] + outcomes[DedupOutcomes.InFlightWaited];
 }
+
+/// <summary>What a demo run sends, and how long it may take.</summary>
+internal sealed record DemoRun(TrafficPlan Plan, int Seed, int Concurrency, TimeSpan Timeout);

@@ -1,4 +1,6 @@
+using System.Globalization;
 using Dedup.Diagnostics;
+using Dedup.Worker.Cli;
 using Dedup.Worker.Ledger;
 using Dedup.Worker.Traffic;
 
@@ -67,31 +69,46 @@ internal sealed record DemoReport(
             Finished: finished);
     }
 
-    public void Print(TextWriter output)
+    /// <summary>The table, the verdict and, last, the summary line that scripts and tests parse.</summary>
+    public void Write(RunConsole console)
     {
         var rate = Elapsed.TotalSeconds > 0 ? Settled / Elapsed.TotalSeconds : 0;
-        output.WriteLine();
-        output.WriteLine("  what                 count  meaning");
-        output.WriteLine("  -------------------  -----  ------------------------------------------------------------");
-        Row("sent", Sent, $"messages sent ({Planned} planned: originals, exact copies, {ConflictingCopies} conflicting copies)");
-        Row("unique", Unique, "distinct payments and quote requests");
-        Row("executed", Executed, "consumer executions, counted in the ledger");
-        Row("skipped", Skipped, $"duplicates acknowledged without running the consumer ({Waited} waited for the copy in flight)");
-        Row("replayed", Replayed, $"of {DuplicateRequests} duplicate requests, answered with a reply (the consumer did not run again)");
-        Row("conflicts", Conflicts, "same MessageId with another payload: rejected, not run");
-        Row("lost", Lost, "unique messages that never ran, or requests that ran but got no reply");
-        Row("ran once", RanOnce, $"of {Unique} unique messages ({RanTwiceOrMore} ran more than once, {NeverRan} never)");
-        Row("answered", Requests - Unanswered, $"of {Requests} requests");
-        Row("processed", Settled, $"deliveries finished by the consumers' queues, {rate:0} msg/s over {Elapsed.TotalSeconds:0.0} s");
-        output.WriteLine();
-        if (!Finished)
-            output.WriteLine("FAILED: the demo did not finish before its timeout (--timeout).");
-        else if (!Passed)
-            output.WriteLine("FAILED: a unique message did not run exactly once, or something was lost.");
-        else
-            output.WriteLine("OK: every unique message ran exactly once; every duplicate was skipped; nothing was lost.");
-        output.WriteLine($"summary: sent={Sent} unique={Unique} executed={Executed} skipped={Skipped} replayed={Replayed} conflicts={Conflicts} lost={Lost}");
+        ResultRow[] rows =
+        [
+            Row("sent", Sent, $"messages sent ({Planned} planned: originals, exact copies, {ConflictingCopies} conflicting copies)"),
+            Row("unique", Unique, "distinct payments and quote requests"),
+            Row("executed", Executed, "consumer executions, counted in the ledger"),
+            Row("skipped", Skipped, $"duplicates acknowledged without running the consumer ({Waited} waited for the copy in flight)"),
+            Row("replayed", Replayed, $"of {DuplicateRequests} duplicate requests, answered with a reply (the consumer did not run again)"),
+            Row("conflicts", Conflicts, "same MessageId with another payload: rejected, not run"),
+            Row("lost", Lost, "unique messages that never ran, or requests that ran but got no reply"),
+            Row("ran once", RanOnce, $"of {Unique} unique messages ({RanTwiceOrMore} ran more than once, {NeverRan} never)"),
+            Row("answered", Requests - Unanswered, $"of {Requests} requests"),
+            Row("processed", Settled, $"deliveries finished by the consumers' queues, {rate:0} msg/s over {Elapsed.TotalSeconds:0.0} s"),
+        ];
 
-        void Row(string what, long count, string meaning) => output.WriteLine($"  {what,-19}  {count,5}  {meaning}");
+        console.WriteLine();
+        if (console.Terminal is not null)
+        {
+            console.WriteTable(rows);
+        }
+        else
+        {
+            console.WriteLine("  what                 count  meaning");
+            console.WriteLine("  -------------------  -----  ------------------------------------------------------------");
+            foreach (var row in rows)
+                console.WriteLine($"  {row.What,-19}  {row.Count,5}  {row.Meaning}");
+            console.WriteLine();
+        }
+
+        if (!Finished)
+            console.WriteVerdict(false, "FAILED: the demo did not finish before its timeout (--timeout).");
+        else if (!Passed)
+            console.WriteVerdict(false, "FAILED: a unique message did not run exactly once, or something was lost.");
+        else
+            console.WriteVerdict(true, "OK: every unique message ran exactly once; every duplicate was skipped; nothing was lost.");
+        console.WriteLine($"summary: sent={Sent} unique={Unique} executed={Executed} skipped={Skipped} replayed={Replayed} conflicts={Conflicts} lost={Lost}");
+
+        static ResultRow Row(string what, long count, string meaning) => new(what, count.ToString(CultureInfo.InvariantCulture), meaning);
     }
 }

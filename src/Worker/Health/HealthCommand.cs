@@ -1,3 +1,5 @@
+using System.CommandLine;
+using Dedup.Worker.Cli;
 using Dedup.Worker.Hosting;
 using Dedup.Worker.Settings;
 using Microsoft.Extensions.Configuration;
@@ -10,6 +12,21 @@ namespace Dedup.Worker.Health;
 /// </summary>
 internal static class HealthCommand
 {
+    public static Command Create()
+    {
+        var settings = SettingsArgument.Create();
+        var command = new Command("health",
+            """
+            Probe a running worker's health endpoint, http://127.0.0.1:<Worker:Health:Port>/health (the container's health
+            check): exit 0 when it answers 200. Settings as the worker's (e.g. --Worker:Health:Port=8080).
+            """)
+        {
+            settings,
+        };
+        command.SetAction(parseResult => RunAsync(parseResult.Values(settings)));
+        return command;
+    }
+
     public static async Task<int> RunAsync(string[] args)
     {
         var configuration = new ConfigurationBuilder()

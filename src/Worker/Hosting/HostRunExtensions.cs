@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -8,13 +10,16 @@ internal static class HostRunExtensions
 {
     public static async Task<int> RunWorkerAsync(this IHost host)
     {
+        if (host.ValidateSettings() is { } invalid)
+            return invalid;
+
         try
         {
             await host.StartAsync();
         }
-        catch (Exception exception) when (Find<OptionsValidationException>(exception) is { } invalid)
+        catch (Exception exception) when (Find<OptionsValidationException>(exception) is { } invalidOptions)
         {
-            return ExitCodes.ReportInvalidConfiguration([.. invalid.Failures]);
+            return ExitCodes.ReportInvalidConfiguration([.. invalidOptions.Failures]);
         }
         catch (Exception exception) when (Find<StartupCheckException>(exception) is { } unreachable)
         {
@@ -29,6 +34,35 @@ internal static class HostRunExtensions
 
         await host.WaitForShutdownAsync();
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Runs every <c>ValidateOnStart</c> validation now, before <see cref="IHost.StartAsync"/>: the host creates its
+    /// hosted services (whose constructors take settings) before it validates, and the first of them to meet a wrong
+    /// section would stop the start naming only that one. Returns null when every setting is valid; otherwise prints
+    /// each failure and returns <see cref="ExitCodes.ConfigurationInvalid"/>.
+    /// </summary>
+    public static int? ValidateSettings(this IHost host)
+    {
+        try
+        {
+            host.Services.GetService<IStartupValidator>()?.Validate();
+            return null;
+        }
+        catch (OptionsValidationException exception)
+        {
+            return ExitCodes.ReportInvalidConfiguration([.. exception.Failures]);
+        }
+        catch (AggregateException exception) when (exception.InnerExceptions.All(e => e is OptionsValidationException))
+        {
+            return ExitCodes.ReportInvalidConfiguration([.. exception.InnerExceptions.SelectMany(e => ((OptionsValidationException)e).Failures)]);
+        }
+        catch (InvalidOperationException exception) when (exception.TargetSite?.DeclaringType == typeof(ConfigurationBinder))
+        {
+            // A value the binder cannot convert (a port that is not a number, an unknown name): it stops the validation
+            // of the other sections, so it is reported alone. "Failed to convert configuration value 'x' at 'RabbitMq:Port' to type ..."
+            return ExitCodes.ReportInvalidConfiguration([exception.Message]);
+        }
     }
 
     static T? Find<T>(Exception exception)

@@ -11,20 +11,33 @@ namespace Dedup.Worker.Hosting;
 /// <summary>Registers the production worker: MassTransit on RabbitMQ with the dedup filter on Redis.</summary>
 internal static class WorkerServiceCollectionExtensions
 {
-    public static HostApplicationBuilder AddDedupWorker(this HostApplicationBuilder builder, WorkerConfiguration configuration)
+    /// <summary>
+    /// Everything the worker runs, its settings bound from <paramref name="builder"/>'s configuration and validated when
+    /// the host starts (<see cref="HostRunExtensions.RunWorkerAsync"/>).
+    /// </summary>
+    public static HostApplicationBuilder AddDedupWorker(this HostApplicationBuilder builder)
     {
         var services = builder.Services;
-        var worker = configuration.Worker;
-        services.AddSingleton(configuration);
-        services.AddSingleton(configuration.RabbitMq);
-        services.AddSingleton(worker);
-        services.AddSingleton<RedisConnections>(_ => new RedisConnections(configuration.Redis, configuration.Ledger));
+        services.AddWorkerConfiguration(builder.Configuration);
+        services.AddSingleton<RedisConnections>(sp => new RedisConnections(sp.GetRequiredService<RedisSettings>(), sp.GetRequiredService<LedgerSettings>()));
 
-        services.Configure<HostOptions>(o => o.ShutdownTimeout = worker.StopTimeout);
-        services.AddOptions<MassTransitHostOptions>().Configure(o =>
+        // The host reads HostOptions while it is built, before the start-up validation that names every wrong setting:
+        // a Worker section that does not bind or validate leaves the default here, and that validation stops the start.
+        services.AddOptions<HostOptions>().Configure<IOptions<WorkerSettings>>((o, worker) =>
+        {
+            try
+            {
+                o.ShutdownTimeout = worker.Value.StopTimeout;
+            }
+            catch (Exception exception) when (exception is OptionsValidationException or InvalidOperationException)
+            {
+                // Reported by the validation.
+            }
+        });
+        services.AddOptions<MassTransitHostOptions>().Configure<RabbitMqSettings, WorkerSettings>((o, rabbitMq, worker) =>
         {
             o.WaitUntilStarted = true;
-            o.StartTimeout = configuration.RabbitMq.ConnectTimeout * 2;
+            o.StartTimeout = rabbitMq.ConnectTimeout * 2;
             o.StopTimeout = worker.StopTimeout;
             o.ConsumerStopTimeout = worker.ConsumerStopTimeout;
         });
@@ -34,10 +47,10 @@ internal static class WorkerServiceCollectionExtensions
         services.AddHostedService<WorkerLifetimeLog>();
 
         services.AddDedup(WorkerEndpoints.ConfigureDedup);
-        WorkerConfiguration.BindDedup(services, builder.Configuration);
+        services.AddDedupConfiguration(builder.Configuration);
         services.AddDedupRedisStore(sp => sp.GetRequiredService<RedisConnections>().Dedup);
         services.AddSingleton<ILedger>(sp => new RedisLedger(
-            sp.GetRequiredService<RedisConnections>().Ledger, configuration.Ledger, sp.GetRequiredService<IOptions<DedupOptions>>().Value));
+            sp.GetRequiredService<RedisConnections>().Ledger, sp.GetRequiredService<LedgerSettings>(), sp.GetRequiredService<IOptions<DedupOptions>>().Value));
         services.AddWorkerTakeoverChecks();
 
         services.AddMassTransit(x =>
@@ -46,6 +59,8 @@ internal static class WorkerServiceCollectionExtensions
             x.AddWorkerConsumers();
             x.UsingRabbitMq((context, cfg) =>
             {
+                var configuration = context.GetRequiredService<WorkerConfiguration>();
+                var worker = configuration.Worker;
                 cfg.ConfigureHost(configuration.RabbitMq, "dedup-worker");
                 cfg.ConfigureWorkerEndpoints(context, worker);
             });
@@ -58,7 +73,7 @@ internal static class WorkerServiceCollectionExtensions
         services.AddSingleton<RabbitMqHealthCheck>();
         services.AddHostedService<HealthReporter>();
 
-        services.AddWorkerTelemetry(configuration.Telemetry, worker.Health);
+        services.AddWorkerTelemetry(builder.Configuration);
         return builder;
     }
 }

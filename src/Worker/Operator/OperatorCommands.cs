@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Dedup.Worker.Hosting;
 
 namespace Dedup.Worker.Operator;
 
@@ -16,27 +15,7 @@ internal static class OperatorCommands
     /// <summary>The commands, to add to the worker's root command.</summary>
     public static Command[] All() => [InspectCommand.Create(), ForgetCommand.Create(), StatsCommand.Create()];
 
-    /// <summary>Parses <paramref name="args"/> (the command name first) and runs the command.</summary>
-    public static async Task<int> InvokeAsync(string[] args)
-    {
-        var root = new RootCommand("Dedup.Worker: the operator's commands.");
-        foreach (var command in All())
-            root.Subcommands.Add(command);
-
-        var result = root.Parse(args);
-        var errors = result.Errors.Select(e => e.Message)
-            .Concat(result.UnmatchedTokens.Where(t => !OperatorSession.IsOverride(t)).Select(t => $"Unrecognized argument '{t}': settings are overridden as --Section:Key=value."))
-            .ToList();
-        if (errors.Count == 0)
-            return await result.InvokeAsync();
-
-        foreach (var error in errors)
-            await Console.Error.WriteLineAsync($"Dedup.Worker: {error}");
-        await Console.Error.WriteLineAsync($"Run 'Dedup.Worker {args[0]} --help' for its arguments and options.");
-        return ExitCodes.Usage;
-    }
-
-    /// <summary>Makes a command pass the tokens it does not know on as setting overrides (checked in <see cref="InvokeAsync"/>).</summary>
+    /// <summary>Makes a command pass the tokens it does not know on as setting overrides (checked by <see cref="OperatorSession.SetAction"/>).</summary>
     internal static Command AcceptingSettings(this Command command)
     {
         command.TreatUnmatchedTokensAsErrors = false;

@@ -4,6 +4,7 @@ using Dedup.Worker.Hosting;
 using Dedup.Worker.Settings;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Dedup.Worker.Operator;
@@ -14,16 +15,14 @@ namespace Dedup.Worker.Operator;
 /// </summary>
 internal sealed class OperatorSession : IAsyncDisposable
 {
-    readonly RedisConnections _redis;
-    readonly ServiceProvider _services;
+    readonly IHost _host;
 
-    OperatorSession(WorkerConfiguration configuration, RedisConnections redis, ServiceProvider services)
+    OperatorSession(WorkerConfiguration configuration, IHost host)
     {
         Configuration = configuration;
-        _redis = redis;
-        _services = services;
-        Records = services.GetRequiredService<DedupRecords>();
-        Dedup = services.GetRequiredService<IOptions<DedupOptions>>().Value;
+        _host = host;
+        Records = host.Services.GetRequiredService<DedupRecords>();
+        Dedup = host.Services.GetRequiredService<IOptions<DedupOptions>>().Value;
     }
 
     public WorkerConfiguration Configuration { get; }
@@ -42,6 +41,12 @@ internal sealed class OperatorSession : IAsyncDisposable
     public static void SetAction(Command command, Func<ParseResult, OperatorSession, CancellationToken, Task<int>> action) =>
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (parse.UnmatchedTokens.FirstOrDefault(t => !IsOverride(t)) is { } unknown)
+            {
+                await Console.Error.WriteLineAsync($"Dedup.Worker: unrecognized argument '{unknown}': settings are overridden as --Section:Key=value. Run 'Dedup.Worker {command.Name} --help' for its arguments and options.");
+                return ExitCodes.Usage;
+            }
+
             var (session, exitCode) = await OpenAsync(parse, cancellationToken);
             if (session is null)
                 return exitCode;
@@ -73,33 +78,39 @@ internal sealed class OperatorSession : IAsyncDisposable
             Args = [.. parse.UnmatchedTokens],
             ContentRootPath = AppContext.BaseDirectory,
         });
-        var configuration = WorkerConfiguration.Load(builder.Configuration, out var failures);
-        if (configuration is null)
-            return (null, ExitCodes.ReportInvalidConfiguration(failures));
+        builder.Logging.ClearProviders();
+        builder.Services.AddWorkerConfiguration(builder.Configuration).AddDedupConfiguration(builder.Configuration);
+        builder.Services.AddDedup();
+        builder.Services.AddSingleton(sp => new RedisConnections(sp.GetRequiredService<RedisSettings>(), sp.GetRequiredService<LedgerSettings>()));
+        builder.Services.AddDedupRedisStore(sp => sp.GetRequiredService<RedisConnections>().Dedup);
+        var host = builder.Build();
+        if (host.ValidateSettings() is { } invalid)
+        {
+            host.Dispose();
+            return (null, invalid);
+        }
 
-        var redis = new RedisConnections(configuration.Redis, configuration.Ledger);
+        var configuration = host.Services.GetRequiredService<WorkerConfiguration>();
         try
         {
-            await redis.Dedup.GetDatabase().PingAsync().WaitAsync(configuration.Redis.ConnectTimeout, cancellationToken);
+            await host.Services.GetRequiredService<RedisConnections>().Dedup.GetDatabase().PingAsync().WaitAsync(configuration.Redis.ConnectTimeout, cancellationToken);
         }
         catch (Exception exception) when (exception is StackExchange.Redis.RedisException or TimeoutException)
         {
             await Console.Error.WriteLineAsync(
                 $"Dedup.Worker: Redis at '{RedisSettings.Redact(configuration.Redis.Configuration)}' (Redis:Configuration) did not answer within {configuration.Redis.ConnectTimeout}: {exception.Message}");
-            await redis.DisposeAsync();
+            host.Dispose();
             return (null, ExitCodes.DependencyUnavailable);
         }
 
-        var services = new ServiceCollection();
-        services.AddDedup();
-        WorkerConfiguration.BindDedup(services, builder.Configuration);
-        services.AddDedupRedisStore(_ => redis.Dedup);
-        return (new OperatorSession(configuration, redis, services.BuildServiceProvider()), ExitCodes.Ok);
+        return (new OperatorSession(configuration, host), ExitCodes.Ok);
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _services.DisposeAsync();
-        await _redis.DisposeAsync();
+        if (_host is IAsyncDisposable disposable)
+            await disposable.DisposeAsync();
+        else
+            _host.Dispose();
     }
 }
