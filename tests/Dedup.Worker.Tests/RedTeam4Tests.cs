@@ -1,0 +1,41 @@
+using System.Globalization;
+using System.Net;
+using Dedup.Testing;
+using Dedup.Worker.Tests.Support;
+using Xunit;
+
+namespace Dedup.Worker.Tests;
+
+/// <summary>
+/// Red team 4: the worker's health and metrics endpoint (README "Configuration": <c>Worker__Health__Port</c>,
+/// <c>Worker__Health__Address</c>; "Worker": <c>dotnet Dedup.Worker.dll health</c>, "probe a running worker (the
+/// container's health check)"). Tests whose name ends in <c>_Holds</c> pin a promise that held; the others fail.
+/// </summary>
+[Collection(WorkerCollection.Name)]
+public sealed class RedTeam4Tests(WorkerServers servers)
+{
+    // Broken promise (README, "Worker": `dotnet Dedup.Worker.dll health` probes a running worker, reading the worker's own
+    // configuration; "Configuration": Worker__Health__Address is "the address that port binds", any IP address). The
+    // worker binds Worker:Health:Address, but HealthCommand always asks http://127.0.0.1:<port>/health and ignores the
+    // address: a worker bound to another address (here 127.0.0.2, a loopback address on Linux; in a container or on a
+    // host, the interface's own IP or ::1) answers 200 on /health, yet its health probe, run with the very same settings,
+    // exits 1 ("No answer from http://127.0.0.1:..."), so the container's health check calls a healthy worker unhealthy.
+    // To see it: run this test; the first assertion passes (the endpoint answers), the probe's exit code is 1, not 0.
+    [Fact]
+    public async Task HealthCommand_WithTheWorkersSettings_ProbesTheAddressTheWorkerBinds()
+    {
+        await using var scope = await servers.NewScopeAsync("rt4-health");
+        var port = FreePort.Next();
+        scope.Environment["Worker__Health__Port"] = port.ToString(CultureInfo.InvariantCulture);
+        scope.Environment["Worker__Health__Address"] = "127.0.0.2";
+        await using var worker = scope.StartWorker();
+        await worker.WaitStartedAsync(TimeSpan.FromSeconds(60));
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.2:{port}") };
+        using var direct = await http.GetAsync(new Uri("/health", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, direct.StatusCode);
+
+        await using var probe = await WorkerProcess.RunAsync(scope.Environment, TimeSpan.FromSeconds(30), "health");
+        Assert.True(probe.ExitCode == 0, $"the health probe exited {probe.ExitCode}:\n{probe.Output}");
+    }
+}
