@@ -394,18 +394,18 @@ internal sealed class ClaimLifecycle<TMessage>
 
     async Task ReplayAsync(ConsumeContext<TMessage> context, string key, ReadOnlyMemory<byte> stored)
     {
-        if (stored.IsEmpty || (context.RequestId is null && context.ResponseAddress is null))
+        if (stored.IsEmpty)
             return;
 
         var record = ResultRecord.Decode(stored);
         if (record.Fault is { } exceptions)
         {
-            DedupLog.FaultReplayed(_coordinator.Logger, key);
-            await context.RespondAsync<Fault<TMessage>>(new FaultEvent<TMessage>(context.Message, context.MessageId, HostMetadataCache.Host,
-                exceptions.Select(e => e.ToExceptionInfo()), [.. context.SupportedMessageTypes])).ConfigureAwait(false);
-            _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
+            await ReplayFaultAsync(context, key, exceptions).ConfigureAwait(false);
             return;
         }
+
+        if (context.RequestId is null && context.ResponseAddress is null)
+            return;
 
         if (record.TooLarge)
         {
@@ -416,6 +416,28 @@ internal sealed class ClaimLifecycle<TMessage>
         // Sent to this duplicate's ResponseAddress with this duplicate's RequestId: the retrying requester gets it.
         foreach (var (message, type) in record.Messages())
             await context.RespondAsync(message, type, ReplayPipe).ConfigureAwait(false);
+        _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
+    }
+
+    /// <summary>
+    /// A duplicate of a message whose fault was recorded gets the same <c>Fault&lt;T&gt;</c> where MassTransit sends a
+    /// consumer's fault to a sender: its <c>FaultAddress</c>, else its <c>ResponseAddress</c> (with its RequestId). A
+    /// fault MassTransit published (the message named neither) is not published again: subscribers had it once.
+    /// </summary>
+    async Task ReplayFaultAsync(ConsumeContext<TMessage> context, string key, IEnumerable<ResultRecord.StoredException> exceptions)
+    {
+        if ((context.FaultAddress ?? context.ResponseAddress) is not { } destination)
+            return;
+
+        DedupLog.FaultReplayed(_coordinator.Logger, key);
+        var fault = new FaultEvent<TMessage>(context.Message, context.MessageId, HostMetadataCache.Host,
+            exceptions.Select(e => e.ToExceptionInfo()), [.. context.SupportedMessageTypes]);
+        var endpoint = await context.GetSendEndpoint(destination).ConfigureAwait(false);
+        await endpoint.Send<Fault<TMessage>>(fault, Pipe.Execute<SendContext<Fault<TMessage>>>(send =>
+        {
+            send.RequestId = context.RequestId;
+            send.Headers.Set(ReplyCapture.ReplayHeader, true);
+        }), context.CancellationToken).ConfigureAwait(false);
         _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
     }
 
