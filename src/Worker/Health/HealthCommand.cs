@@ -1,3 +1,4 @@
+using System.Net;
 using System.CommandLine;
 using Dedup.Worker.Cli;
 using Dedup.Worker.Hosting;
@@ -17,8 +18,9 @@ internal static class HealthCommand
         var settings = SettingsArgument.Create();
         var command = new Command("health",
             """
-            Probe a running worker's health endpoint, http://127.0.0.1:<Worker:Health:Port>/health (the container's health
-            check): exit 0 when it answers 200. Settings as the worker's (e.g. --Worker:Health:Port=8080).
+            Probe a running worker's health endpoint, http://<Worker:Health:Address>:<Worker:Health:Port>/health (loopback
+            when the address is 0.0.0.0; the container's health check): exit 0 when it answers 200. Settings as the
+            worker's (e.g. --Worker:Health:Port=8080).
             """)
         {
             settings,
@@ -35,23 +37,33 @@ internal static class HealthCommand
             .AddEnvironmentVariables()
             .AddCommandLine(args)
             .Build();
-        var port = configuration.GetSection(WorkerSettings.Section).Get<WorkerSettings>()?.Health.Port ?? 0;
-        if (port <= 0)
+        var health = configuration.GetSection(WorkerSettings.Section).Get<WorkerSettings>()?.Health ?? new HealthSettings();
+        if (health.Port <= 0)
         {
             await Console.Error.WriteLineAsync("Worker:Health:Port is 0, so the worker serves no health endpoint; set it (e.g. Worker__Health__Port=8080).");
             return ExitCodes.ConfigurationInvalid;
         }
 
+        if (!IPAddress.TryParse(health.Address, out var bound))
+        {
+            await Console.Error.WriteLineAsync($"Worker:Health:Address must be an IP address; it is '{health.Address}'.");
+            return ExitCodes.ConfigurationInvalid;
+        }
+
+        // The address the worker binds; one that stands for every interface is probed on this machine's loopback.
+        var address = bound.Equals(IPAddress.Any) ? IPAddress.Loopback : bound.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : bound;
+        var url = new UriBuilder("http", address.ToString(), health.Port, "/health").Uri;
+
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         try
         {
-            using var response = await client.GetAsync(new Uri($"http://127.0.0.1:{port}/health"));
+            using var response = await client.GetAsync(url);
             Console.WriteLine(await response.Content.ReadAsStringAsync());
             return response.IsSuccessStatusCode ? ExitCodes.Ok : ExitCodes.CheckFailed;
         }
         catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
         {
-            await Console.Error.WriteLineAsync($"No answer from http://127.0.0.1:{port}/health: {exception.Message}");
+            await Console.Error.WriteLineAsync($"No answer from {url}: {exception.Message}");
             return ExitCodes.CheckFailed;
         }
     }
