@@ -55,7 +55,7 @@ internal static class Commands
             Without a command it runs the worker. Settings come from appsettings.json, then environment variables
             (RabbitMq__Host=rabbit-a), then --Section:Key=value arguments (--RabbitMq:Host=rabbit-a); README, "Configuration".
             Exit codes: 0 stopped cleanly or the checks passed, 1 a check failed, 2 a setting is wrong,
-            3 Redis or RabbitMQ unreachable or refused at start, 64 a wrong command line.
+            3 Redis or RabbitMQ unreachable or refused at start (or the health port taken), 64 a wrong command line.
             """);
         foreach (var command in Subcommands())
             root.Subcommands.Add(command);

@@ -38,4 +38,23 @@ public sealed class RedTeam4Tests(WorkerServers servers)
         await using var probe = await WorkerProcess.RunAsync(scope.Environment, TimeSpan.FromSeconds(30), "health");
         Assert.True(probe.ExitCode == 0, $"the health probe exited {probe.ExitCode}:\n{probe.Output}");
     }
+
+    // Suspected by red team 4, confirmed here: the health endpoint's hosted service was registered after MassTransit's,
+    // so with its port taken the bus had already started taking messages when the start failed (exit 3), and what it
+    // claimed stayed held until the lease ran out. The endpoint now binds before the bus starts.
+    [Fact]
+    public async Task HealthPortTaken_TheWorkerStopsBeforeTheBusStarts()
+    {
+        await using var scope = await servers.NewScopeAsync("rt4-port");
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        scope.Environment["Worker__Health__Port"] = ((IPEndPoint)taken.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture);
+
+        await using var worker = await WorkerProcess.RunAsync(scope.Environment, TimeSpan.FromSeconds(60));
+
+        Assert.True(worker.ExitCode == 3, $"exit {worker.ExitCode}:\n{worker.Output}");
+        Assert.Contains("address already in use", worker.Output, StringComparison.OrdinalIgnoreCase);
+        var queues = await scope.ListQueuesAsync();
+        Assert.False(queues.ContainsKey("payments"), $"the bus started (queues: {string.Join(", ", queues.Keys)})");
+    }
 }

@@ -16,6 +16,7 @@ namespace Dedup.Worker.Health;
 internal sealed class HealthReporter : BackgroundService
 {
     readonly HealthCheckService _checks;
+    readonly IHostApplicationLifetime _lifetime;
     readonly HealthSettings _settings;
     readonly MeterProvider? _meterProvider;
     readonly ILogger<HealthReporter> _logger;
@@ -23,15 +24,19 @@ internal sealed class HealthReporter : BackgroundService
     WebApplication? _endpoint;
 
     // meterProvider: registered, with the Prometheus exporter, whenever the port is set (Telemetry).
-    public HealthReporter(HealthCheckService checks, WorkerSettings settings, ILogger<HealthReporter> logger, MeterProvider? meterProvider = null)
+    public HealthReporter(HealthCheckService checks, WorkerSettings settings, IHostApplicationLifetime lifetime, ILogger<HealthReporter> logger, MeterProvider? meterProvider = null)
     {
         _checks = checks;
+        _lifetime = lifetime;
         _settings = settings.Health;
         _meterProvider = meterProvider;
         _logger = logger;
     }
 
-    /// <summary>Starts the endpoint before the worker reports itself started; a port in use fails the start.</summary>
+    /// <summary>
+    /// Starts the endpoint before the bus (this service is registered in front of MassTransit's): a port in use fails the
+    /// start before any message is taken.
+    /// </summary>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         if (_settings.Port > 0)
@@ -57,6 +62,19 @@ internal sealed class HealthReporter : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // The periodic checks (and their log of each change) begin once everything started: the bus is not up before.
+        try
+        {
+            await Task.Delay(Timeout.Infinite, _lifetime.ApplicationStarted).WaitAsync(stoppingToken);
+        }
+        catch (OperationCanceledException) when (_lifetime.ApplicationStarted.IsCancellationRequested)
+        {
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return;
+        }
+
         using var timer = new PeriodicTimer(_settings.Interval);
         try
         {

@@ -46,6 +46,9 @@ internal static class WorkerServiceCollectionExtensions
         services.AddHostedService<DependencyCheck>();
         services.AddHostedService<WorkerLifetimeLog>();
 
+        // Then the health endpoint: a port in use stops the start before the bus takes a message.
+        services.AddHostedService<HealthReporter>();
+
         services.AddDedup(WorkerEndpoints.ConfigureDedup);
         services.AddDedupConfiguration(builder.Configuration);
         services.AddDedupRedisStore(sp => sp.GetRequiredService<RedisConnections>().Dedup);
@@ -71,7 +74,6 @@ internal static class WorkerServiceCollectionExtensions
             .AddCheck<RabbitMqHealthCheck>("rabbitmq", tags: ["ready"]);
         services.AddSingleton<RedisHealthCheck>();
         services.AddSingleton<RabbitMqHealthCheck>();
-        services.AddHostedService<HealthReporter>();
 
         services.AddWorkerTelemetry(builder.Configuration);
         return builder;
