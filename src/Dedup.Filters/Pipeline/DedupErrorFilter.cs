@@ -30,14 +30,14 @@ internal sealed class DedupErrorFilter : IFilter<ReceiveContext>
         }
         catch
         {
-            await ReleaseAsync(failed.TakeAll()).ConfigureAwait(false);
+            await failed.ReleaseAllAsync(_coordinator.Metrics).ConfigureAwait(false);
             throw;
         }
 
         if (context.IsFaulted && context.TryGetPayload<DeliveryFault>(out var fault))
             await RecordFaultsAsync(failed.TakeAll(), fault.Exception).ConfigureAwait(false);
         else
-            await ReleaseAsync(failed.TakeAll()).ConfigureAwait(false);
+            await failed.ReleaseAllAsync(_coordinator.Metrics).ConfigureAwait(false);
     }
 
     public void Probe(ProbeContext context)
@@ -69,12 +69,6 @@ internal sealed class DedupErrorFilter : IFilter<ReceiveContext>
                 }
             }
         }
-    }
-
-    async Task ReleaseAsync(ConsumerClaim[] claims)
-    {
-        foreach (var claim in claims)
-            await claim.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
     }
 
     /// <summary>False on MassTransit's in-memory transport, which drops a message whose receive pipe throws.</summary>

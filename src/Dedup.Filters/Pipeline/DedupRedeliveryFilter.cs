@@ -63,6 +63,11 @@ internal sealed class DedupRedeliveryFilter : IFilter<ConsumeContext>
         }
         catch (Exception exception) when (IsTransient(exception))
         {
+            // The message goes back to the broker, so no fault is recorded: claims held for one are released now, not
+            // after the hold below (copies would wait for them meanwhile).
+            if (context.ReceiveContext.TryGetPayload<FailedClaims>(out var failed))
+                await failed.ReleaseAllAsync(_coordinator.Metrics).ConfigureAwait(false);
+
             if (await RedeliverAsync(context, redelivery, exception).ConfigureAwait(false))
                 return; // a copy is in the queue: this delivery is acknowledged
             throw new DedupRedeliveryException(exception);

@@ -1,3 +1,5 @@
+using Dedup.Diagnostics;
+
 namespace Dedup.Pipeline;
 
 /// <summary>
@@ -34,5 +36,12 @@ internal sealed class FailedClaims
             _held.Clear();
             return all;
         }
+    }
+
+    /// <summary>Releases every held claim (the message is not faulted for good: it runs again).</summary>
+    public async Task ReleaseAllAsync(DedupMetrics metrics)
+    {
+        foreach (var claim in TakeAll())
+            await claim.ReleaseAsync(metrics).ConfigureAwait(false);
     }
 }

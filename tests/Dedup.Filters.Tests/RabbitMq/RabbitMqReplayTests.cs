@@ -123,3 +123,69 @@ public sealed class RabbitMqReplayTests(RabbitMqFixture rabbit, RedisFixture red
         await handle.StopAsync();
     }
 }
+
+/// <summary>
+/// With <see cref="DedupOptions.RecordFaults"/>, a consumer's failed claim is held for its fault; when a sibling consumer
+/// of the same message fails transiently instead, the message goes back to the broker after a hold, so no fault is
+/// recorded: the held claim is released before that hold, not after it (copies would wait for it meanwhile).
+/// </summary>
+[Collection("rabbitmq")]
+public sealed class RabbitMqHeldFaultTests(RabbitMqFixture rabbit, RedisFixture redis)
+{
+    [Fact]
+    public async Task ASiblingFailsTransiently_TheClaimHeldForAFaultIsReleasedBeforeTheRedeliveryHold()
+    {
+        var state = HeldFaultState.Current = new HeldFaultState();
+        await using var bus = await RabbitBus.StartAsync<AlwaysFailingPaymentConsumer>(rabbit.Server, redis.Server,
+            o =>
+            {
+                o.RecordFaults = true;
+                o.RedeliveryDelay = TimeSpan.FromSeconds(4); // the hold: longer than the test waits for the release
+                o.MaxRedeliveryDelay = TimeSpan.FromSeconds(4);
+            },
+            endpoint: (e, _) => e.Consumer<TransientlyFailingSiblingConsumer>());
+        var id = Guid.NewGuid();
+
+        await bus.SendAsync(new ChargePayment(Guid.NewGuid(), 3m), id);
+        var input = await state.Failed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await state.SiblingFailed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var records = bus.Provider.GetRequiredService<Dedup.Operations.DedupRecords>();
+        var key = records.KeyForMessage(id, input.ToString(), typeof(AlwaysFailingPaymentConsumer).FullName!);
+
+        var deadline = DateTime.UtcNow.AddSeconds(3); // within the 4 s hold
+        Dedup.Operations.DedupRecord record;
+        while ((record = await records.InspectAsync(key)).State == Dedup.Operations.DedupRecordState.InProgress && DateTime.UtcNow < deadline)
+            await Task.Delay(50);
+        Assert.Equal(Dedup.Operations.DedupRecordState.Released, record.State);
+    }
+}
+
+public sealed class HeldFaultState
+{
+    /// <summary>The running test's state (the consumers are created by MassTransit; one test uses them).</summary>
+    public static HeldFaultState Current { get; set; } = new();
+
+    public TaskCompletionSource<Uri> Failed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public TaskCompletionSource SiblingFailed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>Fails every time (a terminal fault: its claim is held for RecordFaults).</summary>
+public sealed class AlwaysFailingPaymentConsumer : IConsumer<ChargePayment>
+{
+    public Task Consume(ConsumeContext<ChargePayment> context)
+    {
+        HeldFaultState.Current.Failed.TrySetResult(context.ReceiveContext.InputAddress);
+        throw new InvalidOperationException("always fails (test)");
+    }
+}
+
+/// <summary>Fails transiently (its store unavailable): the delivery goes back to the broker after a hold.</summary>
+public sealed class TransientlyFailingSiblingConsumer : IConsumer<ChargePayment>
+{
+    public Task Consume(ConsumeContext<ChargePayment> context)
+    {
+        HeldFaultState.Current.SiblingFailed.TrySetResult();
+        throw new DedupStoreUnavailableException("store unavailable (test)", new TimeoutException());
+    }
+}
