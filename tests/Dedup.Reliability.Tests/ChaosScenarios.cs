@@ -9,6 +9,8 @@ namespace Dedup.Reliability.Tests;
 /// with duplicate requests flowing, and a random worker SIGKILLed and restarted every few seconds. With the ledger's
 /// takeover checks nothing may run twice and every copy of a request must get the original's quote.
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(ReliabilityCollection.Name)]
 public sealed class ChaosScenarios(ReliabilityCluster cluster, ITestOutputHelper output)
 {

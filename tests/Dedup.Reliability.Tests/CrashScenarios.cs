@@ -5,6 +5,8 @@ using Xunit.Abstractions;
 namespace Dedup.Reliability.Tests;
 
 /// <summary>Scenarios 1 to 7: duplicates, crashes at each point of the protocol, lost connections, a frozen worker.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(ReliabilityCollection.Name)]
 public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper output)
 {

@@ -20,6 +20,8 @@ namespace Dedup.Reliability.Tests;
 /// 18b runs the same without the option and records, without failing on it, what the failover made run again (README,
 /// "Guarantees").
 /// </remarks>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(ReliabilityCollection.Name)]
 public sealed class FailoverScenarios(ReliabilityCluster cluster, ITestOutputHelper output)
 {

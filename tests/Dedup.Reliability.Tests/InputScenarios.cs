@@ -5,6 +5,8 @@ using Xunit.Abstractions;
 namespace Dedup.Reliability.Tests;
 
 /// <summary>Scenarios 14 to 16: a poison message, SIGTERM while consumers run, bad input.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(ReliabilityCollection.Name)]
 public sealed class InputScenarios(ReliabilityCluster cluster, ITestOutputHelper output)
 {

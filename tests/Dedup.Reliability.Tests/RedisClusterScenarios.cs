@@ -18,6 +18,8 @@ namespace Dedup.Reliability.Tests;
 /// lose its last acknowledged writes (replication is asynchronous): that is scenario 18b's case, on a cluster as on a
 /// primary and replica, and not run here (README, "Redis Cluster").
 /// </remarks>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(ReliabilityCollection.Name)]
 public sealed class RedisClusterScenarios(ReliabilityCluster cluster, ITestOutputHelper output)
 {

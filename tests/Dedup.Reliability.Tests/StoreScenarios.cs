@@ -6,6 +6,8 @@ using Xunit.Abstractions;
 namespace Dedup.Reliability.Tests;
 
 /// <summary>Scenarios 8 to 13: the dedup Redis stopped, restarted without persistence, script cache flushed, paused, full; a duplicate storm.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(ReliabilityCollection.Name)]
 public sealed class StoreScenarios(ReliabilityCluster cluster, ITestOutputHelper output)
 {

@@ -11,6 +11,8 @@ namespace Dedup.Worker.Tests;
 /// ledger on the cluster), a real RabbitMQ and a MassTransit producer: payments sent three times each run once, and a
 /// request sent twice gets one quote. Before the ledger was made per slot, every payment failed with CROSSSLOT.
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class ClusterEndToEndTests(WorkerServers servers, RedisClusterFixture cluster) : IClassFixture<RedisClusterFixture>
 {

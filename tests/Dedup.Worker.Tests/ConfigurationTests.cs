@@ -6,6 +6,8 @@ using Xunit;
 namespace Dedup.Worker.Tests;
 
 /// <summary>A wrong or unreachable configuration stops the worker at start with a non-zero exit and a message naming the setting.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class ConfigurationTests(WorkerServers servers)
 {

@@ -150,6 +150,8 @@ public sealed class InMemoryLedgerContractTests : LedgerContractTests
 }
 
 /// <summary>The Redis ledger: the contract, and its key layout (issue 11): one hash slot per id, a TTL on every key.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class RedisLedgerContractTests : LedgerContractTests, IAsyncLifetime
 {

@@ -9,6 +9,8 @@ using Xunit;
 namespace Dedup.Worker.Tests;
 
 /// <summary>Duplicates reach the worker process from a MassTransit producer and from a plain AMQP producer; the ledger shows one execution per payment.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class LedgerTests(WorkerServers servers)
 {

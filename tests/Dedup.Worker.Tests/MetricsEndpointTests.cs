@@ -10,6 +10,8 @@ using Xunit;
 namespace Dedup.Worker.Tests;
 
 /// <summary><c>GET /metrics</c> on the health port: the worker's dedup outcomes and throughput, as Prometheus scrapes them.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class MetricsEndpointTests(WorkerServers servers)
 {

@@ -21,6 +21,8 @@ namespace Dedup.Worker.Tests;
 /// worker wrote, with the worker's settings from the environment (a virtual host of its own: the endpoint's address
 /// has it in its path, and so the key).
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class OperatorCommandTests(WorkerServers servers, ITestOutputHelper output)
 {

@@ -10,6 +10,7 @@ using Xunit.Abstractions;
 namespace Dedup.Worker.Tests;
 
 /// <summary>Issue 13: <c>Dedup.Worker stats</c> as a process on a three-master Redis Cluster scans every master.</summary>
+[Trait("Needs", "Redis")]
 [Collection(RedisClusterCollection.Name)]
 public sealed class OperatorStatsClusterTests(RedisClusterFixture fixture, ITestOutputHelper output)
 {

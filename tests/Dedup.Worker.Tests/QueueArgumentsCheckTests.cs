@@ -11,6 +11,8 @@ namespace Dedup.Worker.Tests;
 /// worker processes: a classic queue in the way (<see cref="QuorumQueueTests.QueueTypeQuorum_ClassicQueueOfTheSameNameExists_ExitsWithCode3NamingQueueAndSetting"/>),
 /// and queues that agree: every worker start on queues an earlier one declared (<see cref="QuorumQueueTests"/>' dead-letter test).
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class QueueArgumentsCheckTests(WorkerServers servers)
 {

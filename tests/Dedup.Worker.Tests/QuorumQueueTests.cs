@@ -13,6 +13,8 @@ namespace Dedup.Worker.Tests;
 /// a dead-letter route to their error queue; duplicates run once; a Redis outage does not use up the delivery limit; a
 /// message returned more often than the limit lands in the error queue.
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class QuorumQueueTests(WorkerServers servers)
 {

@@ -8,6 +8,8 @@ using Xunit;
 namespace Dedup.Worker.Tests;
 
 /// <summary><c>RabbitMq:Host</c> naming the nodes of a cluster: parsed, validated, and used to connect to a node that answers.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class RabbitMqNodesTests(WorkerServers servers)
 {

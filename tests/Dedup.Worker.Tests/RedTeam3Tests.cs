@@ -152,6 +152,7 @@ public sealed class RedTeam3UnitTests
 }
 
 /// <summary>Red team 3: the Redis ledger on the local three-master cluster (README "Redis Cluster", "The ledger").</summary>
+[Trait("Needs", "Redis")]
 [Collection(RedisClusterCollection.Name)]
 public sealed class RedTeam3ClusterLedgerTests(RedisClusterFixture fixture) : IAsyncLifetime
 {

@@ -11,6 +11,8 @@ namespace Dedup.Worker.Tests;
 /// <c>Worker__Health__Address</c>; "Worker": <c>dotnet Dedup.Worker.dll health</c>, "probe a running worker (the
 /// container's health check)"). Tests whose name ends in <c>_Holds</c> pin a promise that held; the others fail.
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class RedTeam4Tests(WorkerServers servers)
 {

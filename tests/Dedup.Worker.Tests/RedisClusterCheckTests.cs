@@ -8,6 +8,7 @@ using Xunit;
 
 namespace Dedup.Worker.Tests;
 
+[Trait("Needs", "Redis")]
 [CollectionDefinition(Name)]
 public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixture>
 {
@@ -15,6 +16,7 @@ public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixt
 }
 
 /// <summary>The worker's start-up check and health check on a local three-master Redis Cluster: each looks at every master.</summary>
+[Trait("Needs", "Redis")]
 [Collection(RedisClusterCollection.Name)]
 public sealed class RedisClusterCheckTests(RedisClusterFixture fixture)
 {

@@ -9,6 +9,7 @@ using Xunit;
 
 namespace Dedup.Worker.Tests;
 
+[Trait("Needs", "Redis")]
 [CollectionDefinition(Name)]
 public sealed class ReplicatedRedisCollection : ICollectionFixture<ReplicatedRedisFixture>
 {
@@ -20,6 +21,7 @@ public sealed class ReplicatedRedisCollection : ICollectionFixture<ReplicatedRed
 /// <c>Redis:Configuration</c>, across a failover without Sentinel: the primary SIGKILLed, the replica promoted with
 /// <c>REPLICAOF NO ONE</c> (by an operator or a script).
 /// </summary>
+[Trait("Needs", "Redis")]
 [Collection(ReplicatedRedisCollection.Name)]
 public sealed class RedisFailoverTests(ReplicatedRedisFixture fixture)
 {

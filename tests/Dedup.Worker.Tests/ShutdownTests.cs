@@ -6,6 +6,8 @@ using Xunit;
 namespace Dedup.Worker.Tests;
 
 /// <summary>SIGTERM while consumers run: the worker stops within its stop timeout and no payment is lost or run twice.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(WorkerCollection.Name)]
 public sealed class ShutdownTests(WorkerServers servers)
 {

@@ -7,6 +7,7 @@ using StackExchange.Redis;
 namespace Dedup.Filters.Tests.Cluster;
 
 /// <summary>The store contract on a three-master cluster: every transition works whichever master serves the key.</summary>
+[Trait("Needs", "Redis")]
 [Collection(RedisClusterCollection.Name)]
 public sealed class ClusterStoreContractTests(RedisClusterFixture cluster) : StoreContractTests, IDisposable
 {

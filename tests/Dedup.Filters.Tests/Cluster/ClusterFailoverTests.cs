@@ -5,6 +5,7 @@ using Dedup.Testing;
 namespace Dedup.Filters.Tests.Cluster;
 
 /// <summary>A master failover under a claim (a cluster of its own, with one replica per master).</summary>
+[Trait("Needs", "Redis")]
 [Collection(RedisClusterCollection.Name)]
 public sealed class ClusterFailoverTests
 {

@@ -11,6 +11,7 @@ using StackExchange.Redis;
 namespace Dedup.Filters.Tests.Cluster;
 
 /// <summary>The filter (MassTransit test harness, in-memory transport) with its store on a three-master cluster.</summary>
+[Trait("Needs", "Redis")]
 [Collection(RedisClusterCollection.Name)]
 public sealed class ClusterFilterTests(RedisClusterFixture fixture) : BusTestBase, IDisposable
 {

@@ -6,6 +6,7 @@ using StackExchange.Redis;
 namespace Dedup.Filters.Tests.Cluster;
 
 /// <summary>What only a cluster can show: keys spread over the masters by their hash tag, and waiters woken across masters.</summary>
+[Trait("Needs", "Redis")]
 [Collection(RedisClusterCollection.Name)]
 public sealed class ClusterStoreTests(RedisClusterFixture fixture) : IDisposable
 {

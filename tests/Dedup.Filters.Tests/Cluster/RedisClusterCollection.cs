@@ -4,6 +4,7 @@ using StackExchange.Redis;
 namespace Dedup.Filters.Tests.Cluster;
 
 /// <summary>Tests that share one local three-master Redis Cluster (started once for the collection, in about 2 s).</summary>
+[Trait("Needs", "Redis")]
 [CollectionDefinition(Name)]
 public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixture>
 {

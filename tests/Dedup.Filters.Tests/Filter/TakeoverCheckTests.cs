@@ -245,6 +245,7 @@ public sealed class InMemoryTakeoverCheckTests : TakeoverCheckTests
     protected override Task RemoveKeyAsync(IServiceProvider provider, string key) => throw new NotSupportedException();
 }
 
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed class RedisTakeoverCheckTests(RedisFixture redis) : TakeoverCheckTests, IDisposable
 {

@@ -12,6 +12,7 @@ namespace Dedup.Filters.Tests.Operations;
 /// The public key helpers build the key the filter actually wrote, from what an operator knows: the MessageId (or the
 /// business key), the endpoint (its address or queue name) and the consumer type; inspect then finds the record there.
 /// </summary>
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed class RecordKeyTests(RedisFixture redis) : BusTestBase, IDisposable
 {

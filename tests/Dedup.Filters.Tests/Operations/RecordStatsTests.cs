@@ -147,6 +147,7 @@ public abstract class RedisRecordStatsTestsBase(string configuration) : RecordSt
     public void Dispose() => _connection.Dispose();
 }
 
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed class RedisRecordStatsTests(RedisFixture redis) : RedisRecordStatsTestsBase(redis.Server.ConnectionString)
 {
@@ -159,6 +160,7 @@ public sealed class RedisRecordStatsTests(RedisFixture redis) : RedisRecordStats
 }
 
 /// <summary>On a three-master cluster the records are spread over the masters, and each master is scanned.</summary>
+[Trait("Needs", "Redis")]
 [Collection(RedisClusterCollection.Name)]
 public sealed class ClusterRecordStatsTests(RedisClusterFixture cluster) : RedisRecordStatsTestsBase(cluster.Cluster.ConnectionString)
 {

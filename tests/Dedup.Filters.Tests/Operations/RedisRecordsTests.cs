@@ -7,6 +7,7 @@ using StackExchange.Redis;
 namespace Dedup.Filters.Tests.Operations;
 
 /// <summary>What only Redis shows of forget: the tombstone's epoch floor holds where the server's clock does not.</summary>
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed class RedisRecordsTests(RedisFixture redis) : IDisposable
 {

@@ -48,6 +48,7 @@ public sealed class InMemoryProtocolCounterexampleTests : ProtocolCounterexample
     protected override Task RunAsync(Scenario scenario) => InMemoryProtocolPropertyTests.RunAsync(scenario);
 }
 
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed class RedisProtocolCounterexampleTests(RedisFixture redis) : ProtocolCounterexampleTests, IDisposable
 {

@@ -53,6 +53,7 @@ public sealed class InMemoryProtocolPropertyTests
 }
 
 /// <summary>The same runs against a real Redis with 200 ms leases; about 50 runs of up to 15 steps, 20 to 30 s.</summary>
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed class RedisProtocolPropertyTests(RedisFixture redis) : IDisposable
 {

@@ -8,6 +8,8 @@ namespace Dedup.Filters.Tests.RabbitMq;
 /// Dedup returns transient failures to the broker without taking over the endpoint's error pipe: what the user
 /// configured there (discard, their own filters) still decides every other fault (issue 9, item 12).
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(RabbitMqOutageCollection.Name)]
 public sealed class ErrorPipeTests(RabbitMqFixture rabbit, RedisFixture redis)
 {

@@ -9,6 +9,8 @@ namespace Dedup.Filters.Tests.RabbitMq;
 /// A quorum queue with a <c>x-delivery-limit</c> drops (or dead-letters) a message returned more often than the
 /// limit; a Redis outage must not use that budget up (issue 9, item 13).
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(RabbitMqOutageCollection.Name)]
 public sealed class QuorumQueueTests(RabbitMqFixture rabbit, ITestOutputHelper output)
 {

@@ -6,6 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Dedup.Filters.Tests.RabbitMq;
 
 /// <summary>A batch consumer on a real RabbitMQ (issue 9, item 8): each message is acknowledged after the batch ran.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection("rabbitmq")]
 public sealed class RabbitMqBatchTests(RabbitMqFixture rabbit, RedisFixture redis)
 {

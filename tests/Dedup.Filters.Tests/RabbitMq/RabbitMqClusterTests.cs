@@ -5,6 +5,8 @@ using Dedup.Testing;
 namespace Dedup.Filters.Tests.RabbitMq;
 
 /// <summary>The filter end to end on a real RabbitMQ with its store on a three-master Redis Cluster.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection("rabbitmq")]
 public sealed class RabbitMqClusterTests(RabbitMqFixture rabbit, RedisClusterFixture cluster)
 {

@@ -8,6 +8,8 @@ using StackExchange.Redis;
 namespace Dedup.Filters.Tests.RabbitMq;
 
 /// <summary>End-to-end tests over a real RabbitMQ and a real Redis (both started by fixtures).</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [CollectionDefinition("rabbitmq")]
 public sealed class RabbitMqCollection : ICollectionFixture<RabbitMqFixture>, ICollectionFixture<RedisFixture>, ICollectionFixture<RedisClusterFixture>
 {
@@ -17,6 +19,8 @@ public sealed class RabbitMqCollection : ICollectionFixture<RabbitMqFixture>, IC
 /// The tests that take Redis away (stopped, full) while messages flow: mostly waiting for outages and redeliveries, so
 /// they get a RabbitMQ node of their own and run beside the "rabbitmq" collection instead of after it.
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [CollectionDefinition(Name)]
 public sealed class RabbitMqOutageCollection : ICollectionFixture<RabbitMqFixture>, ICollectionFixture<RedisFixture>
 {

@@ -7,6 +7,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Dedup.Filters.Tests.RabbitMq;
 
 /// <summary>The filter end to end: MassTransit on a real RabbitMQ, the store on a real Redis.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection("rabbitmq")]
 public sealed class RabbitMqEndToEndTests(RabbitMqFixture rabbit, RedisFixture redis)
 {

@@ -7,6 +7,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Dedup.Filters.Tests.RabbitMq;
 
 /// <summary>Replay over a real RabbitMQ with MassTransit's request client (issue 3).</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection("rabbitmq")]
 public sealed class RabbitMqReplayTests(RabbitMqFixture rabbit, RedisFixture redis)
 {
@@ -129,6 +131,8 @@ public sealed class RabbitMqReplayTests(RabbitMqFixture rabbit, RedisFixture red
 /// of the same message fails transiently instead, the message goes back to the broker after a hold, so no fault is
 /// recorded: the held claim is released before that hold, not after it (copies would wait for it meanwhile).
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection("rabbitmq")]
 public sealed class RabbitMqHeldFaultTests(RabbitMqFixture rabbit, RedisFixture redis)
 {

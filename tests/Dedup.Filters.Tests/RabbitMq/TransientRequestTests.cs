@@ -12,6 +12,8 @@ namespace Dedup.Filters.Tests.RabbitMq;
 /// A request whose dedup step failed transiently goes back to the broker: the requester waits for the real reply and
 /// never sees a fault, and no <c>Fault&lt;T&gt;</c> is published (issue 9, item 12).
 /// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(RabbitMqOutageCollection.Name)]
 public sealed class TransientRequestTests(RabbitMqFixture rabbit, ITestOutputHelper output)
 {

@@ -9,6 +9,7 @@ namespace Dedup.Filters.Tests.RedTeam;
 /// Red team 2: <c>Durability</c> against the takeover check asked after a release (README "Records that survive a
 /// failover", "Closing the crash window"), with the shared primary and replica.
 /// </summary>
+[Trait("Needs", "Redis")]
 [Collection("replicated-redis")]
 public sealed class RedTeam2ReplicationTests(ReplicatedRedisFixture fixture)
 {

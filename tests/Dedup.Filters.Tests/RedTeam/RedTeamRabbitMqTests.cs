@@ -7,6 +7,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Dedup.Filters.Tests.RedTeam;
 
 /// <summary>Red-team tests over a real RabbitMQ and a real Redis (the servers the fixtures start).</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection(RabbitMq.RabbitMqOutageCollection.Name)]
 public sealed class RedTeamRabbitMqTests(RabbitMqFixture rabbit, RedisFixture redis)
 {
@@ -151,6 +153,8 @@ public sealed class PolyConsumer(Ledger ledger) : IConsumer<PolyCharge>, IConsum
 }
 
 /// <summary>Red-team: one consumer, one message, two message types, over a real Redis.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection("rabbitmq")]
 public sealed class RedTeamPolymorphicTests(RabbitMqFixture rabbit, RedisFixture redis)
 {
@@ -181,6 +185,8 @@ public sealed class RedTeamPolymorphicTests(RabbitMqFixture rabbit, RedisFixture
 }
 
 /// <summary>Red-team: two consumers of one request on one endpoint, both answering, over RabbitMQ and Redis.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection("rabbitmq")]
 public sealed class RedTeamTwoRepliersTests(RabbitMqFixture rabbit, RedisFixture redis)
 {
@@ -315,6 +321,8 @@ public sealed class SlowCommitFilter<T>(Ledger ledger) : IFilter<ConsumeContext<
 }
 
 /// <summary>Red-team: timing between the consumer's success and the commit, over RabbitMQ and Redis.</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [Collection("rabbitmq")]
 public sealed class RedTeamCommitTimingTests(RabbitMqFixture rabbit, RedisFixture redis)
 {

@@ -7,6 +7,7 @@ using StackExchange.Redis;
 namespace Dedup.Filters.Tests.Redis;
 
 /// <summary>Tests that share one real redis-server (started by the fixture; Testcontainers when Docker answers).</summary>
+[Trait("Needs", "Redis")]
 [CollectionDefinition("redis")]
 public sealed class RedisCollection : ICollectionFixture<RedisFixture>
 {

@@ -7,6 +7,7 @@ using StackExchange.Redis;
 
 namespace Dedup.Filters.Tests.Redis;
 
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed class RedisStoreContractTests(RedisFixture redis) : StoreContractTests, IDisposable
 {
@@ -23,6 +24,7 @@ public sealed class RedisStoreContractTests(RedisFixture redis) : StoreContractT
     public void Dispose() => _connection.Dispose();
 }
 
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed class RedisExecutorContractTests(RedisFixture redis) : ExecutorContractTests, IDisposable
 {
@@ -35,6 +37,7 @@ public sealed class RedisExecutorContractTests(RedisFixture redis) : ExecutorCon
     public void Dispose() => _connection.Dispose();
 }
 
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed class RedisFilterTests(RedisFixture redis) : FilterTests, IDisposable
 {

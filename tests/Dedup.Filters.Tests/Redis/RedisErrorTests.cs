@@ -9,6 +9,7 @@ namespace Dedup.Filters.Tests.Redis;
 /// Every store failure that is not a bug in our own scripts fails closed (issue 9, item 4): a Redis error outside
 /// a fixed list used to escape as a raw <see cref="RedisServerException"/>, and the message went to the error queue.
 /// </summary>
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed partial class RedisErrorTests(RedisFixture redis) : IDisposable
 {

@@ -9,6 +9,7 @@ namespace Dedup.Filters.Tests.Redis;
 /// A store on a connection the application owns must let go of it when disposed (issue 9, item 8): its
 /// ConnectionRestored handler and its pub/sub handler stayed attached and kept calling into the disposed store.
 /// </summary>
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed partial class RedisSharedConnectionTests(RedisFixture redis)
 {

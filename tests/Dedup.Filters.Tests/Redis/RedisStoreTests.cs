@@ -6,6 +6,7 @@ using StackExchange.Redis;
 namespace Dedup.Filters.Tests.Redis;
 
 /// <summary>Behaviour that only the Redis store has: script cache, memory pressure, key schema, round trips.</summary>
+[Trait("Needs", "Redis")]
 [Collection("redis")]
 public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
 {

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Dedup.Filters.Tests.Replication;
 
 /// <summary><c>Dedup:Durability</c> through the MassTransit filter (test harness, in-memory transport) on a real primary and replica.</summary>
+[Trait("Needs", "Redis")]
 [Collection("replicated-redis")]
 public sealed class ReplicationFilterTests(ReplicatedRedisFixture fixture) : BusTestBase
 {

@@ -10,6 +10,7 @@ using Xunit.Abstractions;
 namespace Dedup.Filters.Tests.Replication;
 
 /// <summary>A Redis primary and replica shared by the failover tests (started once; each test restores it first).</summary>
+[Trait("Needs", "Redis")]
 [CollectionDefinition("replicated-redis")]
 public sealed class ReplicatedRedisCollection : ICollectionFixture<ReplicatedRedisFixture>
 {
@@ -19,6 +20,7 @@ public sealed class ReplicatedRedisCollection : ICollectionFixture<ReplicatedRed
 /// <c>Dedup:Durability</c> against a real primary and replica: what a failover keeps, what it forgets without the
 /// option, and what each policy does when the replica does not confirm (README, "Records that survive a failover").
 /// </summary>
+[Trait("Needs", "Redis")]
 [Collection("replicated-redis")]
 public sealed class ReplicationTests(ReplicatedRedisFixture fixture, ITestOutputHelper output)
 {

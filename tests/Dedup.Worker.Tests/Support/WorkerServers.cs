@@ -4,6 +4,8 @@ using Xunit;
 namespace Dedup.Worker.Tests.Support;
 
 /// <summary>One Redis and one RabbitMQ for the whole worker suite; each test gets its own virtual host and key prefixes (<see cref="WorkerScope"/>).</summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 public sealed class WorkerServers : IAsyncLifetime
 {
     int _scopes;
@@ -38,6 +40,8 @@ public sealed class WorkerServers : IAsyncLifetime
     }
 }
 
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
 [CollectionDefinition(Name)]
 public sealed class WorkerCollection : ICollectionFixture<WorkerServers>
 {

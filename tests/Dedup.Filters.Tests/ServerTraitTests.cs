@@ -1,0 +1,11 @@
+using Dedup.Testing;
+
+namespace Dedup.Filters.Tests;
+
+/// <summary>Every test class that takes a Redis or RabbitMQ fixture carries the matching <c>Needs</c> trait (README "Tests").</summary>
+public sealed class ServerTraitTests
+{
+    [Fact]
+    public void EveryTestThatNeedsAServer_CarriesItsTrait() =>
+        Assert.Empty(ServerTraits.Missing(typeof(ServerTraitTests).Assembly));
+}
