@@ -2,6 +2,7 @@ using Dedup;
 using Dedup.Diagnostics;
 using Dedup.Execution;
 using Dedup.Operations;
+using Dedup.Pipeline;
 using Dedup.Protocol;
 using Dedup.Stores;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -36,6 +37,11 @@ public static class DedupServiceCollectionExtensions
             sp.GetRequiredService<IOptions<DedupOptions>>(),
             sp.GetRequiredService<DedupMetrics>(),
             sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<ILogger<ClaimCoordinator>>() ?? NullLogger<ClaimCoordinator>.Instance));
+        services.TryAddSingleton(sp => new DedupPipeline(
+            sp.GetRequiredService<ClaimCoordinator>(),
+            sp.GetRequiredService<IOptions<DedupOptions>>().Value,
+            sp.GetRequiredService<DedupMetrics>(),
             sp.GetService<ILogger<ClaimCoordinator>>() ?? NullLogger<ClaimCoordinator>.Instance,
             sp));
         services.TryAddSingleton<IDedupExecutor, DedupExecutor>();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Dedup.Diagnostics;
 using Dedup.Protocol;
+using Microsoft.Extensions.Options;
 
 namespace Dedup.Execution;
 
@@ -10,9 +11,16 @@ internal sealed class DedupExecutor : IDedupExecutor
     const string ScopeName = "Dedup.Executor";
 
     readonly ClaimCoordinator _coordinator;
+    readonly DedupMetrics _metrics;
+    readonly string _keyPrefix;
     readonly string _scope = DedupKey.Scope(ScopeName);
 
-    public DedupExecutor(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupExecutor(ClaimCoordinator coordinator, IOptions<DedupOptions> options, DedupMetrics metrics)
+    {
+        _coordinator = coordinator;
+        _metrics = metrics;
+        _keyPrefix = options.Value.KeyPrefix;
+    }
 
     public Task<T> ExecuteAsync<T>(string key, Func<CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
     {
@@ -47,9 +55,9 @@ internal sealed class DedupExecutor : IDedupExecutor
         // A cancelled caller claims nothing: the Redis store sends its script before it looks at the token, and the
         // claim it made would hold the key until its lease ran out, with nobody left to release it (issue 9).
         cancellationToken.ThrowIfCancellationRequested();
-        var storeKey = DedupKey.ForCustomKey(_coordinator.Options.KeyPrefix, _scope, key);
+        var storeKey = DedupKey.ForCustomKey(_keyPrefix, _scope, key);
         var acquisition = await _coordinator.AcquireAsync(storeKey, fingerprint ?? string.Empty, cancellationToken).ConfigureAwait(false);
-        var metrics = _coordinator.Metrics;
+        var metrics = _metrics;
 
         switch (acquisition.Result.Outcome)
         {

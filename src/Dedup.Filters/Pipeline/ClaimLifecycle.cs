@@ -21,17 +21,17 @@ internal sealed class ClaimLifecycle<TMessage>
 
     static readonly IPipe<SendContext> ReplayPipe = Pipe.Execute<SendContext>(send => send.Headers.Set(ReplyCapture.ReplayHeader, true));
 
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
     readonly DedupOptions _options;
     readonly Func<ConsumeContext, string>? _customKey;
     ScopeCache? _scope; // replaced whole (one reference write), never torn between address and scope
 
-    /// <param name="coordinator">The claim protocol.</param>
+    /// <param name="pipeline">The claim protocol and what the filters share.</param>
     /// <param name="owner">The consumer or saga type the claim is scoped to.</param>
-    public ClaimLifecycle(ClaimCoordinator coordinator, Type owner)
+    public ClaimLifecycle(DedupPipeline pipeline, Type owner)
     {
-        _coordinator = coordinator;
-        _options = coordinator.Options;
+        _pipeline = pipeline;
+        _options = pipeline.Options;
         _options.CustomKeys.TryGetValue(typeof(TMessage), out _customKey);
         Owner = owner;
         OwnerName = owner.FullName ?? owner.Name;
@@ -117,8 +117,8 @@ internal sealed class ClaimLifecycle<TMessage>
     /// <exception cref="DedupConflictException">Another payload holds the key and <see cref="DedupOptions.OnConflict"/> is <c>Fault</c>.</exception>
     public async Task<Admission> AdmitAsync(ConsumeContext<TMessage> context, string? key, Activity? activity)
     {
-        var metrics = _coordinator.Metrics;
-        var logger = _coordinator.Logger;
+        var metrics = _pipeline.Metrics;
+        var logger = _pipeline.Logger;
         var delivery = context.ReceiveContext.TryGetPayload<DeliveryScope>(out var found) ? found : throw new InvalidOperationException($"The dedup filter of {OwnerName} runs without its commit filter; configure dedup with cfg.UseDedup(context) (bus) or e.UseDedup(context) (endpoint).");
         if (key is null)
         {
@@ -166,7 +166,7 @@ internal sealed class ClaimLifecycle<TMessage>
             // A retry of this owner after its failure: the failed attempt's claim was held for its fault, and is
             // released now that the message runs again (a claim after a release: the takeover check, if any, is asked).
             if (context.ReceiveContext.TryGetPayload<FailedClaims>(out var failed) && failed.Take(key) is { } held)
-                await held.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
+                await held.ReleaseAsync(_pipeline.Metrics).ConfigureAwait(false);
 
             return await ClaimAsync(context, delivery, key, activity).ConfigureAwait(false);
         }
@@ -178,8 +178,8 @@ internal sealed class ClaimLifecycle<TMessage>
 
     async Task<Admission> ClaimAsync(ConsumeContext<TMessage> context, DeliveryScope delivery, string key, Activity? activity)
     {
-        var metrics = _coordinator.Metrics;
-        var logger = _coordinator.Logger;
+        var metrics = _pipeline.Metrics;
+        var logger = _pipeline.Logger;
         var scope = Scope(context.ReceiveContext.InputAddress);
         var fingerprint = _options.Fingerprints ? MessageFingerprint.Compute(context.ReceiveContext, scope) : string.Empty;
         activity?.SetTag(DedupTelemetry.KeyTag, key);
@@ -187,13 +187,13 @@ internal sealed class ClaimLifecycle<TMessage>
         Acquisition acquisition;
         try
         {
-            acquisition = await _coordinator.AcquireAsync(key, fingerprint, context.CancellationToken).ConfigureAwait(false);
+            acquisition = await _pipeline.Claims.AcquireAsync(key, fingerprint, context.CancellationToken).ConfigureAwait(false);
             if (acquisition.Result.Outcome == ClaimOutcome.Conflict
                 && acquisition.Result.StoredFingerprint == MessageFingerprint.Compute(context.Message, MessageName, scope))
             {
                 // A record written before fingerprints were taken from the received body (issue 9): the same payload.
                 fingerprint = acquisition.Result.StoredFingerprint;
-                acquisition = await _coordinator.AcquireAsync(key, fingerprint, context.CancellationToken).ConfigureAwait(false);
+                acquisition = await _pipeline.Claims.AcquireAsync(key, fingerprint, context.CancellationToken).ConfigureAwait(false);
             }
         }
         catch (DedupStoreUnavailableException exception) when (_options.StoreFailure == StoreFailurePolicy.FailOpen)
@@ -256,7 +256,7 @@ internal sealed class ClaimLifecycle<TMessage>
     /// </summary>
     async Task<bool> RecoveredAsync(ConsumeContext<TMessage> context, string key, Acquisition acquisition)
     {
-        if (_coordinator.Services is not { } services || TakeoverChecks<TMessage>.Find(services) is not { } check)
+        if (_pipeline.Services is not { } services || TakeoverChecks<TMessage>.Find(services) is not { } check)
             return false;
 
         var active = acquisition.Claim!;
@@ -264,7 +264,7 @@ internal sealed class ClaimLifecycle<TMessage>
         TakeoverVerdict? verdict;
         try
         {
-            verdict = await _coordinator.VerifyTakeoverAsync(active, ask.PreviousEpoch,
+            verdict = await _pipeline.Claims.VerifyTakeoverAsync(active, ask.PreviousEpoch,
                 cancellationToken => check(services, ask, context, cancellationToken),
                 applied => ResultRecord.Encode(Reply(applied), _options.MaxReplyBytes, recovered: true),
                 context.CancellationToken).ConfigureAwait(false);
@@ -284,7 +284,7 @@ internal sealed class ClaimLifecycle<TMessage>
         if (verdict.Result is { } reply && (context.RequestId is not null || context.ResponseAddress is not null))
         {
             await context.RespondAsync(reply, reply.GetType(), ReplayPipe).ConfigureAwait(false);
-            _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
+            _pipeline.Metrics.Outcome(DedupOutcomes.Replayed);
         }
 
         return true;
@@ -324,17 +324,17 @@ internal sealed class ClaimLifecycle<TMessage>
         // A fault is recorded only for a message type without a takeover check: with one, the work may have happened
         // before the failure, and the next copy asks the check instead of being answered with the fault.
         if (!active.IsLost && _options.RecordFaults && context.ReceiveContext.TryGetPayload<FailedClaims>(out var failed)
-            && (_coordinator.Services is not { } services || TakeoverChecks<TMessage>.Find(services) is null))
+            && (_pipeline.Services is not { } services || TakeoverChecks<TMessage>.Find(services) is null))
         {
             failed.Hold(claim);
             return null;
         }
 
-        await claim.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
+        await claim.ReleaseAsync(_pipeline.Metrics).ConfigureAwait(false);
         if (!active.IsLost)
             return null;
 
-        _coordinator.Metrics.Outcome(DedupOutcomes.LeaseLost);
+        _pipeline.Metrics.Outcome(DedupOutcomes.LeaseLost);
 
         // The work's cancellation is not kept as the inner exception: MassTransit turns any exception whose base is an
         // OperationCanceledException into a ConsumerCanceledException, which would hide this one.
@@ -372,12 +372,12 @@ internal sealed class ClaimLifecycle<TMessage>
                 var record = ResultRecord.Encode(earlier.Replies, _options.MaxReplyBytes);
                 if (await earlier.Active.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false))
                 {
-                    _coordinator.Metrics.Outcome(DedupOutcomes.First);
+                    _pipeline.Metrics.Outcome(DedupOutcomes.First);
                     return true;
                 }
             }
 
-            await earlier.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
+            await earlier.ReleaseAsync(_pipeline.Metrics).ConfigureAwait(false);
             return false;
         }
     }
@@ -409,14 +409,14 @@ internal sealed class ClaimLifecycle<TMessage>
 
         if (record.TooLarge)
         {
-            DedupLog.ReplyTooLarge(_coordinator.Logger, key, record.Size, _options.MaxReplyBytes);
+            DedupLog.ReplyTooLarge(_pipeline.Logger, key, record.Size, _options.MaxReplyBytes);
             return;
         }
 
         // Sent to this duplicate's ResponseAddress with this duplicate's RequestId: the retrying requester gets it.
         foreach (var (message, type) in record.Messages())
             await context.RespondAsync(message, type, ReplayPipe).ConfigureAwait(false);
-        _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
+        _pipeline.Metrics.Outcome(DedupOutcomes.Replayed);
     }
 
     /// <summary>
@@ -429,7 +429,7 @@ internal sealed class ClaimLifecycle<TMessage>
         if ((context.FaultAddress ?? context.ResponseAddress) is not { } destination)
             return;
 
-        DedupLog.FaultReplayed(_coordinator.Logger, key);
+        DedupLog.FaultReplayed(_pipeline.Logger, key);
         var fault = new FaultEvent<TMessage>(context.Message, context.MessageId, HostMetadataCache.Host,
             exceptions.Select(e => e.ToExceptionInfo()), [.. context.SupportedMessageTypes]);
         var endpoint = await context.GetSendEndpoint(destination).ConfigureAwait(false);
@@ -438,7 +438,7 @@ internal sealed class ClaimLifecycle<TMessage>
             send.RequestId = context.RequestId;
             send.Headers.Set(ReplyCapture.ReplayHeader, true);
         }), context.CancellationToken).ConfigureAwait(false);
-        _coordinator.Metrics.Outcome(DedupOutcomes.Replayed);
+        _pipeline.Metrics.Outcome(DedupOutcomes.Replayed);
     }
 
     string Scope(Uri inputAddress)

@@ -25,10 +25,10 @@ internal sealed class DedupBatchFilter<TConsumer, TMessage> : IFilter<ConsumerCo
     readonly ClaimLifecycle<TMessage> _claims;
     readonly DedupMetrics _metrics;
 
-    public DedupBatchFilter(ClaimCoordinator coordinator)
+    public DedupBatchFilter(DedupPipeline pipeline)
     {
-        _claims = new ClaimLifecycle<TMessage>(coordinator, typeof(TConsumer));
-        _metrics = coordinator.Metrics;
+        _claims = new ClaimLifecycle<TMessage>(pipeline, typeof(TConsumer));
+        _metrics = pipeline.Metrics;
     }
 
     public async Task Send(ConsumerConsumeContext<TConsumer, Batch<TMessage>> context, IPipe<ConsumerConsumeContext<TConsumer, Batch<TMessage>>> next)

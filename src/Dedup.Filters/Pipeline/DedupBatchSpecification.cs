@@ -9,12 +9,12 @@ internal sealed class DedupBatchSpecification<TConsumer, TMessage> : IPipeSpecif
     where TConsumer : class
     where TMessage : class
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
 
-    public DedupBatchSpecification(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupBatchSpecification(DedupPipeline pipeline) => _pipeline = pipeline;
 
     public void Apply(IPipeBuilder<ConsumerConsumeContext<TConsumer, Batch<TMessage>>> builder) =>
-        builder.AddFilter(new DedupBatchFilter<TConsumer, TMessage>(_coordinator));
+        builder.AddFilter(new DedupBatchFilter<TConsumer, TMessage>(_pipeline));
 
     public IEnumerable<ValidationResult> Validate() => [];
 }

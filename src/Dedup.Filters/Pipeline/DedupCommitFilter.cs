@@ -14,9 +14,9 @@ namespace Dedup.Pipeline;
 /// </summary>
 internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
 
-    public DedupCommitFilter(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupCommitFilter(DedupPipeline pipeline) => _pipeline = pipeline;
 
     public async Task Send(ConsumeContext context, IPipe<ConsumeContext> next)
     {
@@ -80,7 +80,7 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
             {
                 if (!complete)
                 {
-                    await claim.ReleaseAsync(_coordinator.Metrics).ConfigureAwait(false);
+                    await claim.ReleaseAsync(_pipeline.Metrics).ConfigureAwait(false);
                     continue;
                 }
 
@@ -94,12 +94,12 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
 
     async Task<DedupTransientException?> CompleteAsync(ConsumerClaim claim)
     {
-        var metrics = _coordinator.Metrics;
+        var metrics = _pipeline.Metrics;
         var lostBefore = claim.Active.IsLost; // already logged by the claim when it noticed the loss
         bool completed;
         try
         {
-            var record = ResultRecord.Encode(claim.Replies, _coordinator.Options.MaxReplyBytes);
+            var record = ResultRecord.Encode(claim.Replies, _pipeline.Options.MaxReplyBytes);
 
             // Not the message's token: the work ran, so record it even while the bus stops.
             completed = await claim.Active.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false);
@@ -119,7 +119,7 @@ internal sealed class DedupCommitFilter : IFilter<ConsumeContext>
         if (!completed)
         {
             if (!lostBefore)
-                DedupLog.LeaseLost(_coordinator.Logger, claim.Key, claim.Active.Claim.Epoch);
+                DedupLog.LeaseLost(_pipeline.Logger, claim.Key, claim.Active.Claim.Epoch);
             metrics.Outcome(DedupOutcomes.LeaseLost);
             return new DedupLeaseLostException(claim.Key, claim.Active.Claim.Epoch);
         }

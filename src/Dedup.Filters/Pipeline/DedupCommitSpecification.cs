@@ -7,11 +7,11 @@ namespace Dedup.Pipeline;
 /// <summary>Puts <see cref="DedupCommitFilter"/> in front of an endpoint's consume pipeline (a pre-pipe specification).</summary>
 internal sealed class DedupCommitSpecification : IPipeSpecification<ConsumeContext>
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
 
-    public DedupCommitSpecification(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupCommitSpecification(DedupPipeline pipeline) => _pipeline = pipeline;
 
-    public void Apply(IPipeBuilder<ConsumeContext> builder) => builder.AddFilter(new DedupCommitFilter(_coordinator));
+    public void Apply(IPipeBuilder<ConsumeContext> builder) => builder.AddFilter(new DedupCommitFilter(_pipeline));
 
     public IEnumerable<ValidationResult> Validate() => [];
 }

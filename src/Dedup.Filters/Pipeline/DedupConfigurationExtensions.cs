@@ -18,17 +18,17 @@ public static class DedupConfigurationExtensions
         where T : IBusFactoryConfigurator
     {
         ArgumentNullException.ThrowIfNull(configurator);
-        var coordinator = Resolve(context);
+        var pipeline = Resolve(context);
         var coverage = new DedupCoverage();
 
         // Outermost first: transient failures (also a completion that failed transiently) go back to the broker from
         // in front of the commit filter, which settles the claims once the whole consume pipeline finished.
-        configurator.AddPrePipeSpecification(new DedupRedeliverySpecification(coordinator));
-        configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
-        configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
-        configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(coordinator));
-        configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(coordinator, coverage));
-        configurator.ConnectBusObserver(new DedupStartupLog(coverage, coordinator.Logger));
+        configurator.AddPrePipeSpecification(new DedupRedeliverySpecification(pipeline));
+        configurator.AddPrePipeSpecification(new DedupCommitSpecification(pipeline));
+        configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(pipeline));
+        configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(pipeline));
+        configurator.ConnectEndpointConfigurationObserver(new DedupEndpointConfigurationObserver(pipeline, coverage));
+        configurator.ConnectBusObserver(new DedupStartupLog(coverage, pipeline.Logger));
         configurator.ConnectSendObserver(new ReplyCapture());
     }
 
@@ -39,14 +39,14 @@ public static class DedupConfigurationExtensions
     public static void UseDedup(this IReceiveEndpointConfigurator configurator, IRegistrationContext context)
     {
         ArgumentNullException.ThrowIfNull(configurator);
-        var coordinator = Resolve(context);
+        var pipeline = Resolve(context);
         var coverage = new DedupCoverage();
-        DedupErrorPipe.Configure(configurator, coordinator); // its redelivery filter goes in front of the commit filter
-        configurator.AddPrePipeSpecification(new DedupCommitSpecification(coordinator));
-        configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(coordinator));
-        configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(coordinator));
-        DedupCoverageObserver.Connect(configurator, coverage, coordinator.Options);
-        configurator.ConnectReceiveEndpointObserver(new DedupStartupLog(coverage, coordinator.Logger));
+        DedupErrorPipe.Configure(configurator, pipeline); // its redelivery filter goes in front of the commit filter
+        configurator.AddPrePipeSpecification(new DedupCommitSpecification(pipeline));
+        configurator.ConnectConsumerConfigurationObserver(new DedupConsumerConfigurationObserver(pipeline));
+        configurator.ConnectSagaConfigurationObserver(new DedupSagaConfigurationObserver(pipeline));
+        DedupCoverageObserver.Connect(configurator, coverage, pipeline.Options);
+        configurator.ConnectReceiveEndpointObserver(new DedupStartupLog(coverage, pipeline.Logger));
         configurator.ConnectReceiveEndpointObserver(new ReplyCaptureConnector());
     }
 
@@ -66,10 +66,10 @@ public static class DedupConfigurationExtensions
         return ConsumerClaim.Current is { } current && current.Delivery.MessageId == context.MessageId ? current.Active.Claim : null;
     }
 
-    static ClaimCoordinator Resolve(IRegistrationContext context)
+    static DedupPipeline Resolve(IRegistrationContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return context.GetService<ClaimCoordinator>()
+        return context.GetService<DedupPipeline>()
                ?? throw new InvalidOperationException("UseDedup needs services.AddDedup(...) and a store (AddDedupRedisStore or AddDedupInMemoryStore) in the container that MassTransit uses.");
     }
 }

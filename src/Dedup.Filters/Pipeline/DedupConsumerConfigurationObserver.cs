@@ -12,9 +12,9 @@ namespace Dedup.Pipeline;
 /// </summary>
 internal sealed class DedupConsumerConfigurationObserver : IConsumerConfigurationObserver
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
 
-    public DedupConsumerConfigurationObserver(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupConsumerConfigurationObserver(DedupPipeline pipeline) => _pipeline = pipeline;
 
     public void ConsumerConfigured<TConsumer>(IConsumerConfigurator<TConsumer> configurator)
         where TConsumer : class
@@ -25,15 +25,15 @@ internal sealed class DedupConsumerConfigurationObserver : IConsumerConfiguratio
         where TConsumer : class
         where TMessage : class
     {
-        switch (DedupCoverage.OfConsumer<TConsumer, TMessage>(_coordinator.Options))
+        switch (DedupCoverage.OfConsumer<TConsumer, TMessage>(_pipeline.Options))
         {
             case CoverageKind.Consumer:
-                configurator.AddPipeSpecification(new DedupSpecification<TConsumer, TMessage>(_coordinator));
+                configurator.AddPipeSpecification(new DedupSpecification<TConsumer, TMessage>(_pipeline));
                 break;
             case CoverageKind.Batch:
                 // TMessage is Batch<T>; the batch filter is typed by T.
                 var specification = typeof(DedupBatchSpecification<,>).MakeGenericType(typeof(TConsumer), DedupCoverage.BatchItemType(typeof(TMessage))!);
-                configurator.AddPipeSpecification((IPipeSpecification<ConsumerConsumeContext<TConsumer, TMessage>>)Activator.CreateInstance(specification, _coordinator)!);
+                configurator.AddPipeSpecification((IPipeSpecification<ConsumerConsumeContext<TConsumer, TMessage>>)Activator.CreateInstance(specification, _pipeline)!);
                 break;
         }
     }

@@ -10,12 +10,12 @@ namespace Dedup.Pipeline;
 /// </summary>
 internal sealed class DedupEndpointConfigurationObserver : IEndpointConfigurationObserver
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
     readonly DedupCoverage _coverage;
 
-    public DedupEndpointConfigurationObserver(ClaimCoordinator coordinator, DedupCoverage coverage)
+    public DedupEndpointConfigurationObserver(DedupPipeline pipeline, DedupCoverage coverage)
     {
-        _coordinator = coordinator;
+        _pipeline = pipeline;
         _coverage = coverage;
     }
 
@@ -26,7 +26,7 @@ internal sealed class DedupEndpointConfigurationObserver : IEndpointConfiguratio
         // is deduplicated (consumers connected to it at run time do not get the dedup filter either), and its own
         // error handling (discard faulted messages) stays as MassTransit set it.
         if (configurator is not IEndpointConfiguration { IsBusEndpoint: true })
-            DedupErrorPipe.Configure(configurator, _coordinator);
-        DedupCoverageObserver.Connect(configurator, _coverage, _coordinator.Options);
+            DedupErrorPipe.Configure(configurator, _pipeline);
+        DedupCoverageObserver.Connect(configurator, _coverage, _pipeline.Options);
     }
 }

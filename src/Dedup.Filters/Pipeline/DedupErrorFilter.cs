@@ -17,9 +17,9 @@ namespace Dedup.Pipeline;
 /// </remarks>
 internal sealed class DedupErrorFilter : IFilter<ReceiveContext>
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
 
-    public DedupErrorFilter(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupErrorFilter(DedupPipeline pipeline) => _pipeline = pipeline;
 
     public async Task Send(ReceiveContext context, IPipe<ReceiveContext> next)
     {
@@ -30,20 +30,20 @@ internal sealed class DedupErrorFilter : IFilter<ReceiveContext>
         }
         catch
         {
-            await failed.ReleaseAllAsync(_coordinator.Metrics).ConfigureAwait(false);
+            await failed.ReleaseAllAsync(_pipeline.Metrics).ConfigureAwait(false);
             throw;
         }
 
         if (context.IsFaulted && context.TryGetPayload<DeliveryFault>(out var fault))
             await RecordFaultsAsync(failed.TakeAll(), fault.Exception).ConfigureAwait(false);
         else
-            await failed.ReleaseAllAsync(_coordinator.Metrics).ConfigureAwait(false);
+            await failed.ReleaseAllAsync(_pipeline.Metrics).ConfigureAwait(false);
     }
 
     public void Probe(ProbeContext context)
     {
         var scope = context.CreateFilterScope("dedup-record-faults");
-        scope.Add("recordFaults", _coordinator.Options.RecordFaults);
+        scope.Add("recordFaults", _pipeline.Options.RecordFaults);
     }
 
     async Task RecordFaultsAsync(ConsumerClaim[] claims, Exception exception)
@@ -58,14 +58,14 @@ internal sealed class DedupErrorFilter : IFilter<ReceiveContext>
                 try
                 {
                     if (await claim.Active.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false))
-                        _coordinator.Metrics.Outcome(DedupOutcomes.FaultRecorded);
+                        _pipeline.Metrics.Outcome(DedupOutcomes.FaultRecorded);
                     else
-                        _coordinator.Metrics.Outcome(DedupOutcomes.LeaseLost); // its lease was cut: the next copy takes the key over
+                        _pipeline.Metrics.Outcome(DedupOutcomes.LeaseLost); // its lease was cut: the next copy takes the key over
                 }
                 catch (DedupException recordFailure)
                 {
                     // The message still goes to the error queue; a duplicate then runs it again, as without the option.
-                    DedupLog.FaultNotRecorded(_coordinator.Logger, claim.Key, recordFailure);
+                    DedupLog.FaultNotRecorded(_pipeline.Logger, claim.Key, recordFailure);
                 }
             }
         }

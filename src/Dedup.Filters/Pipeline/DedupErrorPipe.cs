@@ -14,10 +14,10 @@ internal static class DedupErrorPipe
     /// with is recorded from around the receive pipe (<see cref="DedupErrorFilter"/>). Neither depends on the order in
     /// which the endpoint was configured.
     /// </summary>
-    public static void Configure(IReceiveEndpointConfigurator configurator, ClaimCoordinator coordinator)
+    public static void Configure(IReceiveEndpointConfigurator configurator, DedupPipeline pipeline)
     {
-        configurator.AddPrePipeSpecification(new DedupRedeliverySpecification(coordinator));
-        if (coordinator.Options.RecordFaults)
-            configurator.ConfigureReceive(x => x.UseFilter(new DedupErrorFilter(coordinator)));
+        configurator.AddPrePipeSpecification(new DedupRedeliverySpecification(pipeline));
+        if (pipeline.Options.RecordFaults)
+            configurator.ConfigureReceive(x => x.UseFilter(new DedupErrorFilter(pipeline)));
     }
 }

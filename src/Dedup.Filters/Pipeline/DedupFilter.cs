@@ -14,7 +14,7 @@ internal sealed class DedupFilter<TConsumer, TMessage> : IFilter<ConsumerConsume
 {
     readonly ClaimLifecycle<TMessage> _claims;
 
-    public DedupFilter(ClaimCoordinator coordinator) => _claims = new ClaimLifecycle<TMessage>(coordinator, typeof(TConsumer));
+    public DedupFilter(DedupPipeline pipeline) => _claims = new ClaimLifecycle<TMessage>(pipeline, typeof(TConsumer));
 
     public Task Send(ConsumerConsumeContext<TConsumer, TMessage> context, IPipe<ConsumerConsumeContext<TConsumer, TMessage>> next) =>
         _claims.RunAsync(context, (claim, cancellationToken) =>

@@ -22,14 +22,14 @@ namespace Dedup.Pipeline;
 /// </remarks>
 internal sealed class DedupRedeliveryFilter : IFilter<ConsumeContext>
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
     readonly DedupOptions _options;
     readonly RedeliveryCounter _failures = new();
 
-    public DedupRedeliveryFilter(ClaimCoordinator coordinator)
+    public DedupRedeliveryFilter(DedupPipeline pipeline)
     {
-        _coordinator = coordinator;
-        _options = coordinator.Options;
+        _pipeline = pipeline;
+        _options = pipeline.Options;
     }
 
     public async Task Send(ConsumeContext context, IPipe<ConsumeContext> next)
@@ -66,7 +66,7 @@ internal sealed class DedupRedeliveryFilter : IFilter<ConsumeContext>
             // The message goes back to the broker, so no fault is recorded: claims held for one are released now, not
             // after the hold below (copies would wait for them meanwhile).
             if (context.ReceiveContext.TryGetPayload<FailedClaims>(out var failed))
-                await failed.ReleaseAllAsync(_coordinator.Metrics).ConfigureAwait(false);
+                await failed.ReleaseAllAsync(_pipeline.Metrics).ConfigureAwait(false);
 
             if (await RedeliverAsync(context, redelivery, exception).ConfigureAwait(false))
                 return; // a copy is in the queue: this delivery is acknowledged
@@ -119,7 +119,7 @@ internal sealed class DedupRedeliveryFilter : IFilter<ConsumeContext>
         var knownBefore = Math.Max(Math.Max(deliveryCount, HeaderCount(receive, RedeliveryCopy.FailuresHeader)), receive.Redelivered ? 1 : 0);
         var attempt = _failures.Next(context.MessageId, knownBefore);
         var delay = RedeliveryBackoff.Delay(_options.RedeliveryDelay, _options.MaxRedeliveryDelay, attempt);
-        var logger = _coordinator.Logger;
+        var logger = _pipeline.Logger;
         try
         {
             await Task.Delay(delay, context.CancellationToken).ConfigureAwait(false);

@@ -7,11 +7,11 @@ namespace Dedup.Pipeline;
 /// <summary>Puts a <see cref="DedupRedeliveryFilter"/> (one per endpoint) in front of an endpoint's consume pipe.</summary>
 internal sealed class DedupRedeliverySpecification : IPipeSpecification<ConsumeContext>
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
 
-    public DedupRedeliverySpecification(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupRedeliverySpecification(DedupPipeline pipeline) => _pipeline = pipeline;
 
-    public void Apply(IPipeBuilder<ConsumeContext> builder) => builder.AddFilter(new DedupRedeliveryFilter(_coordinator));
+    public void Apply(IPipeBuilder<ConsumeContext> builder) => builder.AddFilter(new DedupRedeliveryFilter(_pipeline));
 
     public IEnumerable<ValidationResult> Validate() => [];
 }

@@ -6,9 +6,9 @@ namespace Dedup.Pipeline;
 /// <summary>Adds the dedup filter to every saga and message type configured after it is connected.</summary>
 internal sealed class DedupSagaConfigurationObserver : ISagaConfigurationObserver
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
 
-    public DedupSagaConfigurationObserver(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupSagaConfigurationObserver(DedupPipeline pipeline) => _pipeline = pipeline;
 
     public void SagaConfigured<TSaga>(ISagaConfigurator<TSaga> configurator)
         where TSaga : class, ISaga
@@ -24,13 +24,13 @@ internal sealed class DedupSagaConfigurationObserver : ISagaConfigurationObserve
         where TSaga : class, ISaga
         where TMessage : class
     {
-        if (DedupCoverage.OfSaga<TMessage>(_coordinator.Options) != CoverageKind.Saga)
+        if (DedupCoverage.OfSaga<TMessage>(_pipeline.Options) != CoverageKind.Saga)
             return;
 
         // The message-level pipe of this saga/message pair runs before the repository; the pipe of the configurator
         // itself (SagaConsumeContext) runs after it, with the instance already loaded and locked.
         if (configurator is not ISagaMessageConfigurator<TMessage> messagePipe)
             throw new InvalidOperationException($"Dedup cannot reach the message pipe of saga {typeof(TSaga).Name} for {typeof(TMessage).Name} (MassTransit's saga configuration changed); exclude the type with DedupOptions.Exclude<{typeof(TMessage).Name}>() or report it.");
-        messagePipe.AddPipeSpecification(new DedupSagaSpecification<TSaga, TMessage>(_coordinator));
+        messagePipe.AddPipeSpecification(new DedupSagaSpecification<TSaga, TMessage>(_pipeline));
     }
 }

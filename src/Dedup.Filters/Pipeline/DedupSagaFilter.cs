@@ -15,7 +15,7 @@ internal sealed class DedupSagaFilter<TSaga, TMessage> : IFilter<ConsumeContext<
 {
     readonly ClaimLifecycle<TMessage> _claims;
 
-    public DedupSagaFilter(ClaimCoordinator coordinator) => _claims = new ClaimLifecycle<TMessage>(coordinator, typeof(TSaga));
+    public DedupSagaFilter(DedupPipeline pipeline) => _claims = new ClaimLifecycle<TMessage>(pipeline, typeof(TSaga));
 
     public Task Send(ConsumeContext<TMessage> context, IPipe<ConsumeContext<TMessage>> next) =>
         _claims.RunAsync(context, (claim, cancellationToken) =>

@@ -9,11 +9,11 @@ internal sealed class DedupSagaSpecification<TSaga, TMessage> : IPipeSpecificati
     where TSaga : class, ISaga
     where TMessage : class
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
 
-    public DedupSagaSpecification(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupSagaSpecification(DedupPipeline pipeline) => _pipeline = pipeline;
 
-    public void Apply(IPipeBuilder<ConsumeContext<TMessage>> builder) => builder.AddFilter(new DedupSagaFilter<TSaga, TMessage>(_coordinator));
+    public void Apply(IPipeBuilder<ConsumeContext<TMessage>> builder) => builder.AddFilter(new DedupSagaFilter<TSaga, TMessage>(_pipeline));
 
     public IEnumerable<ValidationResult> Validate() => [];
 }

@@ -9,16 +9,16 @@ internal sealed class DedupSpecification<TConsumer, TMessage> : IPipeSpecificati
     where TConsumer : class
     where TMessage : class
 {
-    readonly ClaimCoordinator _coordinator;
+    readonly DedupPipeline _pipeline;
 
-    public DedupSpecification(ClaimCoordinator coordinator) => _coordinator = coordinator;
+    public DedupSpecification(DedupPipeline pipeline) => _pipeline = pipeline;
 
     public void Apply(IPipeBuilder<ConsumerConsumeContext<TConsumer, TMessage>> builder) =>
-        builder.AddFilter(new DedupFilter<TConsumer, TMessage>(_coordinator));
+        builder.AddFilter(new DedupFilter<TConsumer, TMessage>(_pipeline));
 
     public IEnumerable<ValidationResult> Validate()
     {
-        if (_coordinator.Options.CustomKeys.ContainsKey(typeof(TMessage)) && _coordinator.Options.Excluded.Contains(typeof(TMessage)))
+        if (_pipeline.Options.CustomKeys.ContainsKey(typeof(TMessage)) && _pipeline.Options.Excluded.Contains(typeof(TMessage)))
             yield return this.Failure("Dedup", $"{typeof(TMessage).Name} is both excluded and given a custom key; remove one of Exclude<T>() and KeyFor<T>().");
     }
 }

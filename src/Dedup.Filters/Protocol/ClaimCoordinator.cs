@@ -13,27 +13,19 @@ namespace Dedup.Protocol;
 internal sealed class ClaimCoordinator
 {
     readonly IDedupStore _store;
+    readonly DedupOptions _options;
+    readonly DedupMetrics _metrics;
     readonly TimeProvider _time;
     readonly ILogger _logger;
 
-    public ClaimCoordinator(IDedupStore store, IOptions<DedupOptions> options, DedupMetrics metrics, TimeProvider time, ILogger<ClaimCoordinator> logger, IServiceProvider? services = null)
+    public ClaimCoordinator(IDedupStore store, IOptions<DedupOptions> options, DedupMetrics metrics, TimeProvider time, ILogger<ClaimCoordinator> logger)
     {
         _store = store;
-        Services = services;
-        Options = options.Value;
-        Metrics = metrics;
+        _options = options.Value;
+        _metrics = metrics;
         _time = time;
         _logger = logger;
     }
-
-    public DedupOptions Options { get; }
-
-    public DedupMetrics Metrics { get; }
-
-    public ILogger Logger => _logger;
-
-    /// <summary>The application's root services, where takeover checks are registered (null outside a container).</summary>
-    public IServiceProvider? Services { get; }
 
     /// <summary>Claims <paramref name="key"/>; see <see cref="Acquisition"/> for what comes back.</summary>
     /// <exception cref="DedupInFlightTimeoutException">Another copy was still in flight when the wait ran out.</exception>
@@ -66,13 +58,13 @@ internal sealed class ClaimCoordinator
                         if (result.Outcome == ClaimOutcome.TakenOver)
                         {
                             DedupLog.TakenOver(_logger, key, result.Epoch);
-                            Metrics.Outcome(DedupOutcomes.TakenOver);
+                            _metrics.Outcome(DedupOutcomes.TakenOver);
                         }
 
                         if (await ConfirmSlowClaimAsync(key, owner, result.Epoch, claimStarted, cancellationToken).ConfigureAwait(false) is not { } confirmed)
                             continue; // the claim was already lost when its reply arrived: claim again, and see who has the key now
                         claimStarted = confirmed;
-                        var claim = new ActiveClaim(_store, Options, _time, _logger, key, owner, result.Epoch,
+                        var claim = new ActiveClaim(_store, _options, _time, _logger, key, owner, result.Epoch,
                             result.Outcome == ClaimOutcome.TakenOver, claimStarted);
                         return new Acquisition(result, claim.Start(), Waited(watch));
 
@@ -83,10 +75,10 @@ internal sealed class ClaimCoordinator
 
                 // Busy: another owner holds a live lease.
                 var elapsed = _time.GetElapsedTime(started);
-                if (Options.InFlight == InFlightPolicy.Redeliver || elapsed >= Options.InFlightWait)
+                if (_options.InFlight == InFlightPolicy.Redeliver || elapsed >= _options.InFlightWait)
                 {
                     DedupLog.InFlightTimeout(_logger, key, (long)elapsed.TotalMilliseconds);
-                    Metrics.Outcome(DedupOutcomes.InFlightTimeout);
+                    _metrics.Outcome(DedupOutcomes.InFlightTimeout);
                     throw new DedupInFlightTimeoutException(key, elapsed);
                 }
 
@@ -99,7 +91,7 @@ internal sealed class ClaimCoordinator
                 }
 
                 // Sleep until the key changes, the holder's lease runs out, or the wait budget does.
-                var wait = Min(result.LeaseRemaining + TimeSpan.FromMilliseconds(1), Options.InFlightWait - elapsed);
+                var wait = Min(result.LeaseRemaining + TimeSpan.FromMilliseconds(1), _options.InFlightWait - elapsed);
                 using (var sleep = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 {
                     var timer = Task.Delay(wait, _time, sleep.Token);
@@ -153,18 +145,18 @@ internal sealed class ClaimCoordinator
         {
             await claim.AbandonAsync().ConfigureAwait(false);
             DedupLog.TakeoverCheckFailed(_logger, key, epoch, exception);
-            Metrics.Outcome(DedupOutcomes.TakeoverCheckFailed);
+            _metrics.Outcome(DedupOutcomes.TakeoverCheckFailed);
             throw new DedupTakeoverCheckException(key, epoch, exception);
         }
 
         if (!await claim.CompleteAsync(record, CancellationToken.None).ConfigureAwait(false))
         {
-            Metrics.Outcome(DedupOutcomes.LeaseLost);
+            _metrics.Outcome(DedupOutcomes.LeaseLost);
             throw new DedupLeaseLostException(key, epoch);
         }
 
         DedupLog.Recovered(_logger, key, epoch, previousEpoch);
-        Metrics.Outcome(DedupOutcomes.Recovered);
+        _metrics.Outcome(DedupOutcomes.Recovered);
         return verdict;
     }
 
@@ -179,9 +171,9 @@ internal sealed class ClaimCoordinator
             var started = _time.GetTimestamp();
             try
             {
-                return (await _store.ClaimAsync(key, owner, fingerprint, Options.Lease, Options.Retention, cancellationToken).ConfigureAwait(false), started);
+                return (await _store.ClaimAsync(key, owner, fingerprint, _options.Lease, _options.Retention, cancellationToken).ConfigureAwait(false), started);
             }
-            catch (DedupStoreUnavailableException) when (attempt < Options.StoreRetries && !cancellationToken.IsCancellationRequested)
+            catch (DedupStoreUnavailableException) when (attempt < _options.StoreRetries && !cancellationToken.IsCancellationRequested)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50 << attempt), _time, cancellationToken).ConfigureAwait(false);
             }
@@ -196,13 +188,13 @@ internal sealed class ClaimCoordinator
     /// </summary>
     async Task<long?> ConfirmSlowClaimAsync(string key, string owner, long epoch, long claimStarted, CancellationToken cancellationToken)
     {
-        if (_time.GetElapsedTime(claimStarted) <= Options.Lease / 3)
+        if (_time.GetElapsedTime(claimStarted) <= _options.Lease / 3)
             return claimStarted;
 
         var renewStarted = _time.GetTimestamp();
         try
         {
-            if (await _store.RenewAsync(key, owner, epoch, Options.Lease, cancellationToken).ConfigureAwait(false))
+            if (await _store.RenewAsync(key, owner, epoch, _options.Lease, cancellationToken).ConfigureAwait(false))
                 return renewStarted;
 
             // Lost: past its lease another owner took the key over (and may have completed it). Running the work on
@@ -230,7 +222,7 @@ internal sealed class ClaimCoordinator
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            result = await _store.ClaimAsync(key, owner, fingerprint, Options.Lease, Options.Retention, timeout.Token).ConfigureAwait(false);
+            result = await _store.ClaimAsync(key, owner, fingerprint, _options.Lease, _options.Retention, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is DedupStoreUnavailableException or OperationCanceledException)
         {
@@ -240,7 +232,7 @@ internal sealed class ClaimCoordinator
 
         if (!result.IsOwner)
             return;
-        await using var orphan = new ActiveClaim(_store, Options, _time, _logger, key, owner, result.Epoch,
+        await using var orphan = new ActiveClaim(_store, _options, _time, _logger, key, owner, result.Epoch,
             result.Outcome == ClaimOutcome.TakenOver, _time.GetTimestamp());
         await orphan.ReleaseAsync().ConfigureAwait(false);
     }

@@ -29,7 +29,7 @@ public abstract class ExecutorContractTests
         var inner = provider.GetRequiredService<IDedupStore>();
         var store = new ObservedStore(wrap is null ? inner : wrap(inner));
         var coordinator = ActivatorUtilities.CreateInstance<ClaimCoordinator>(provider, store);
-        return (new DedupExecutor(coordinator), store, provider);
+        return (ActivatorUtilities.CreateInstance<DedupExecutor>(provider, coordinator), store, provider);
     }
 
     static long Fib(int n) => n < 2 ? n : Fib(n - 1) + Fib(n - 2);

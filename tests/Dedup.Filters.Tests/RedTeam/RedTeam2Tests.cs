@@ -157,7 +157,7 @@ public sealed class RedTeam2ExecutorTests
         var provider = services.BuildServiceProvider();
         var store = provider.GetRequiredService<IDedupStore>();
         var coordinator = ActivatorUtilities.CreateInstance<ClaimCoordinator>(provider, wrap is null ? store : wrap(store));
-        return (new DedupExecutor(coordinator), provider);
+        return (ActivatorUtilities.CreateInstance<DedupExecutor>(provider, coordinator), provider);
     }
 
     // Red team 2, broken before the fix (README "What each failure leads to": "claim call slow ... a claim that took over a third of the

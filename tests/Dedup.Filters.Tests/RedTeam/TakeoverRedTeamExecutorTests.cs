@@ -30,7 +30,7 @@ public sealed class TakeoverRedTeamExecutorTests
         var provider = services.BuildServiceProvider();
         var crash = new CrashingStore(provider.GetRequiredService<IDedupStore>());
         var coordinator = ActivatorUtilities.CreateInstance<ClaimCoordinator>(provider, wrap is null ? crash : wrap(crash));
-        return (new DedupExecutor(coordinator), crash, provider);
+        return (ActivatorUtilities.CreateInstance<DedupExecutor>(provider, coordinator), crash, provider);
     }
 
     /// <summary>The first caller's work ran (its side effect counted in <paramref name="applied"/>), then it "died" before recording it.</summary>
