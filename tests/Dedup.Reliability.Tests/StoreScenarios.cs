@@ -128,7 +128,10 @@ public sealed class StoreScenarios(ReliabilityCluster cluster, ITestOutputHelper
     {
         await using var s = await Scenario.StartAsync(cluster, output, "11-client-pause-ambiguous-timeout");
         var redis = $"{s.Redis.ConnectionString},syncTimeout=300,asyncTimeout=300";
-        var settings = new[] { ("Redis__Configuration", redis), ("Worker__PaymentWorkTime", "00:00:00.030"), ("Worker__ConcurrentMessageLimit", "4") };
+        // 150 payments at 100 ms each, 2 at a time per worker: about 4 s of claims and completions, which the four pauses
+        // (1.2 s of every 1.6 s) overlap on any machine; at 30 ms and 4 at a time a loaded CI host once ran them all
+        // between pauses, and no store call timed out.
+        var settings = new[] { ("Redis__Configuration", redis), ("Worker__PaymentWorkTime", "00:00:00.100"), ("Worker__ConcurrentMessageLimit", "2") };
         s.StartWorker("w1", settings);
         s.StartWorker("w2", settings);
         await s.WaitForConsumersAsync(2);
