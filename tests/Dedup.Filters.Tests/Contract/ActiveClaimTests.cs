@@ -1,3 +1,4 @@
+using Dedup.Filters.Tests.Support;
 using Dedup.Protocol;
 using Dedup.Stores;
 using Microsoft.Extensions.Logging;
@@ -8,7 +9,7 @@ namespace Dedup.Filters.Tests.Contract;
 /// <summary>
 /// The owner's side of a claim on a fake clock (issue 9, items 5 to 7): how <see cref="ActiveClaim"/> renews, when
 /// it signals a lost lease, and what it records after one. The store is the in-memory one behind a decorator that
-/// makes renewals fail on demand.
+/// makes renewals fail on demand (<see cref="ScriptedStore"/>).
 /// </summary>
 public sealed class ActiveClaimTests : IAsyncDisposable
 {
@@ -48,14 +49,14 @@ public sealed class ActiveClaimTests : IAsyncDisposable
     async Task RenewalAsync(int call)
     {
         _time.Advance(Second);
-        await _store.RenewCalled(call).WaitAsync(Wait);
+        await _store.Renewals.Called(call).WaitAsync(Wait);
     }
 
     // Item 5: an exception other than DedupStoreUnavailableException escaped both catches and ended the loop.
     [Fact]
     public async Task RenewLoop_StoreThrowsUnexpectedly_KeepsRenewing()
     {
-        _store.RenewFailure = call => call == 2 ? new InvalidOperationException("a bug in a store decorator") : null;
+        _store.Renewals.Failure = call => call == 2 ? new InvalidOperationException("a bug in a store decorator") : null;
         var claim = await ClaimAsync();
 
         await RenewalAsync(1);
@@ -69,7 +70,7 @@ public sealed class ActiveClaimTests : IAsyncDisposable
     [Fact]
     public async Task RenewLoop_StoreAlwaysThrowsUnexpectedly_SignalsLeaseLostByTheDeadline()
     {
-        _store.RenewFailure = _ => new InvalidOperationException("a bug in a store decorator");
+        _store.Renewals.Failure = _ => new InvalidOperationException("a bug in a store decorator");
         var claim = await ClaimAsync();
 
         _time.Advance(Lease);
@@ -82,8 +83,8 @@ public sealed class ActiveClaimTests : IAsyncDisposable
     [Fact]
     public async Task LeaseLost_RenewalsFailingTransiently_IsSignalledExactlyAtTheDeadline()
     {
-        _store.RenewFailure = _ => new DedupStoreUnavailableException("Redis did not answer in time");
-        _store.RenewTakes = _ => TimeSpan.FromSeconds(2.5);
+        _store.Renewals.Failure = _ => new DedupStoreUnavailableException("Redis did not answer in time");
+        _store.Renewals.Takes = _ => TimeSpan.FromSeconds(2.5);
         var claim = await ClaimAsync();
 
         _time.Advance(Lease - TimeSpan.FromMilliseconds(1));
@@ -97,8 +98,8 @@ public sealed class ActiveClaimTests : IAsyncDisposable
     [Fact]
     public async Task LeaseLost_AfterEachSuccessfulRenewal_MovesToTheNewDeadline()
     {
-        _store.RenewFailure = call => call >= 2 ? new DedupStoreUnavailableException("Redis did not answer in time") : null;
-        _store.RenewTakes = call => call >= 2 ? TimeSpan.FromSeconds(2.5) : TimeSpan.Zero;
+        _store.Renewals.Failure = call => call >= 2 ? new DedupStoreUnavailableException("Redis did not answer in time") : null;
+        _store.Renewals.Takes = call => call >= 2 ? TimeSpan.FromSeconds(2.5) : TimeSpan.Zero;
         var claim = await ClaimAsync();
 
         await RenewalAsync(1); // ok at 1 s: the deadline moves to 4 s
@@ -153,13 +154,13 @@ public sealed class ActiveClaimTests : IAsyncDisposable
     /// <summary>Renewals fail past the deadline (Redis unreachable), then the store answers again, still holding the claim.</summary>
     async Task<ActiveClaim> LoseWhileTheStoreStillHoldsItAsync()
     {
-        _store.RenewFailure = _ => new DedupStoreUnavailableException("Redis did not answer in time");
-        _store.RenewTakes = _ => TimeSpan.FromSeconds(2.5);
+        _store.Renewals.Failure = _ => new DedupStoreUnavailableException("Redis did not answer in time");
+        _store.Renewals.Takes = _ => TimeSpan.FromSeconds(2.5);
         var claim = await ClaimAsync(storeLease: TimeSpan.FromMinutes(1)); // the store still holds it after the local loss
         _time.Advance(Lease);
         Assert.True(claim.Claim.LeaseLost.IsCancellationRequested);
-        _store.RenewFailure = _ => null;
-        _store.RenewTakes = _ => TimeSpan.Zero;
+        _store.Renewals.Failure = _ => null;
+        _store.Renewals.Takes = _ => TimeSpan.Zero;
         return claim;
     }
 
@@ -206,54 +207,6 @@ public sealed class ActiveClaimTests : IAsyncDisposable
 
         Assert.True(result.Failed);
         Assert.Contains("Dedup:MaxRunTime must be at least Dedup:Lease", result.FailureMessage, StringComparison.Ordinal);
-    }
-
-    /// <summary>The in-memory store, with renewals that take time, fail on demand and can be awaited.</summary>
-    sealed class ScriptedStore(IDedupStore inner, TimeProvider time) : IDedupStore
-    {
-        readonly Lock _lock = new();
-        readonly Dictionary<int, TaskCompletionSource> _calls = [];
-        int _renewCalls;
-
-        /// <summary>The exception the given renewal call (1-based) throws, or null to renew.</summary>
-        public Func<int, Exception?> RenewFailure { get; set; } = _ => null;
-
-        /// <summary>How long the given renewal call takes on the clock before it answers or fails.</summary>
-        public Func<int, TimeSpan> RenewTakes { get; set; } = _ => TimeSpan.Zero;
-
-        public Task RenewCalled(int call) => Call(call).Task;
-
-        public async ValueTask<bool> RenewAsync(string key, string owner, long epoch, TimeSpan lease, CancellationToken cancellationToken)
-        {
-            var call = Interlocked.Increment(ref _renewCalls);
-            Call(call).TrySetResult();
-            if (RenewTakes(call) is { } takes && takes > TimeSpan.Zero)
-                await Task.Delay(takes, time, cancellationToken);
-            if (RenewFailure(call) is { } failure)
-                throw failure;
-            return await inner.RenewAsync(key, owner, epoch, lease, cancellationToken);
-        }
-
-        public ValueTask<ClaimResult> ClaimAsync(string key, string owner, string fingerprint, TimeSpan lease, TimeSpan retention, CancellationToken cancellationToken) =>
-            inner.ClaimAsync(key, owner, fingerprint, lease, retention, cancellationToken);
-
-        public ValueTask<bool> CompleteAsync(string key, string owner, long epoch, ReadOnlyMemory<byte> result, TimeSpan retention, CancellationToken cancellationToken) =>
-            inner.CompleteAsync(key, owner, epoch, result, retention, cancellationToken);
-
-        public ValueTask<bool> ReleaseAsync(string key, string owner, long epoch, CancellationToken cancellationToken) =>
-            inner.ReleaseAsync(key, owner, epoch, cancellationToken);
-
-        public KeyWatch Watch(string key) => inner.Watch(key);
-
-        TaskCompletionSource Call(int call)
-        {
-            lock (_lock)
-            {
-                if (!_calls.TryGetValue(call, out var source))
-                    _calls[call] = source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                return source;
-            }
-        }
     }
 
     sealed class RecordingLogger : ILogger
