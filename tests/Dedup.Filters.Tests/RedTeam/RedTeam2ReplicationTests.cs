@@ -111,7 +111,8 @@ public sealed class RedTeam2ReplicationTests(ReplicatedRedisFixture fixture)
         }
         finally
         {
-            Pair.ResumeReplica();
+            // Caught up before the next call: its 150 ms confirmation must not wait for a replica still thawing.
+            await Pair.ResumeReplicaAndCatchUpAsync();
         }
 
         Assert.Equal(7, await executor.ExecuteAsync("pay-2", (_, _) => { Interlocked.Increment(ref _effects); return Task.FromResult(1); }, (t, _) => Check(t, asked)));

@@ -13,7 +13,7 @@ namespace Dedup.Filters.Tests.RedTeam;
 /// </summary>
 public sealed class TakeoverRedTeamExecutorTests
 {
-    static readonly TimeSpan Lease = TimeSpan.FromMilliseconds(300);
+    static readonly TimeSpan Lease = TimeSpan.FromMilliseconds(600); // renewed every 200 ms: a loaded 2-core host delayed renewals past 300 ms
 
     static (IDedupExecutor Executor, CrashingStore Crash, ServiceProvider Provider) Build(Action<DedupOptions>? configure = null,
         Func<CrashingStore, IDedupStore>? wrap = null)
