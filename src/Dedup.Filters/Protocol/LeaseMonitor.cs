@@ -26,6 +26,7 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     readonly long _interval; // a third of the lease, in timestamp ticks
     readonly long _runDeadline; // the claim's start + MaxRunTime
     readonly CancellationTokenSource _lost = new();
+    readonly Lock _arming = new();
     readonly ITimer _timer;
     readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     CancellationTokenSource? _stop; // cancels a renewal in flight; created with the first renewal
@@ -71,7 +72,10 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) == 0)
-            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        {
+            lock (_arming)
+                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
         if (Volatile.Read(ref _stop) is { IsCancellationRequested: false } stop)
             await stop.CancelAsync().ConfigureAwait(false);
 
@@ -103,16 +107,21 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         _lost.Dispose();
     }
 
-    // Due at the next renewal (none while one is in flight), the lease deadline or the end of MaxRunTime.
+    // Due at the next renewal (none while one is in flight), the lease deadline or the end of MaxRunTime. Computed and
+    // set under a lock: the timer's thread and a renewal that just ended both re-arm, and a due time computed before the
+    // renewal ended must not overwrite the one computed after it (renewals would slip towards the deadline).
     void Arm()
     {
-        if (Volatile.Read(ref _stopped) == 1 || _lost.IsCancellationRequested)
-            return;
-        var due = Math.Min(Volatile.Read(ref _leaseDeadline), _runDeadline);
-        if (Volatile.Read(ref _renewing) == 0)
-            due = Math.Min(due, Volatile.Read(ref _nextRenewal));
-        var now = _time.GetTimestamp();
-        _timer.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        lock (_arming)
+        {
+            if (Volatile.Read(ref _stopped) == 1 || _lost.IsCancellationRequested)
+                return;
+            var due = Math.Min(Volatile.Read(ref _leaseDeadline), _runDeadline);
+            if (Volatile.Read(ref _renewing) == 0)
+                due = Math.Min(due, Volatile.Read(ref _nextRenewal));
+            var now = _time.GetTimestamp();
+            _timer.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        }
     }
 
     void OnTimer()
@@ -168,7 +177,6 @@ internal sealed class LeaseMonitor : IAsyncDisposable
 
     async Task RenewAsync(long started, CancellationToken cancellationToken)
     {
-        await Task.Yield(); // off the timer's thread
         try
         {
             if (!await _store.RenewAsync(_key, _owner, _epoch, _lease, cancellationToken).ConfigureAwait(false))
