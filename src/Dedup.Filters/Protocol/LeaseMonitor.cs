@@ -6,13 +6,10 @@ namespace Dedup.Protocol;
 /// <summary>
 /// Keeps one owned claim's lease: renews it every third of the lease and keeps a local lease deadline, the start of
 /// the last successful claim or renewal call plus the lease (the store's deadline is never earlier). <see cref="Lost"/>
-/// is cancelled at that deadline when no renewal succeeded in time, by the store answering "lost", and at
-/// <see cref="DedupOptions.MaxRunTime"/>. A lost lease stops renewing. Nothing runs until <see cref="Start"/>.
+/// is cancelled by a timer at that deadline (re-armed by each successful renewal) when no renewal succeeded in time, by
+/// the store answering "lost", and at <see cref="DedupOptions.MaxRunTime"/>. A lost lease stops renewing. Nothing runs
+/// until <see cref="Start"/>.
 /// </summary>
-/// <remarks>
-/// One timer drives it, due at the next renewal or the deadline, whichever comes first: work that finishes before its
-/// first renewal is due costs a timer set and reset, no task, no delay, no cancellation thrown.
-/// </remarks>
 internal sealed class LeaseMonitor : IAsyncDisposable
 {
     readonly IDedupStore _store;
@@ -23,16 +20,12 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     readonly string _key;
     readonly string _owner;
     readonly long _epoch;
-    readonly long _interval; // a third of the lease, in timestamp ticks
+    readonly long _claimStarted;
     readonly long _runDeadline; // the claim's start + MaxRunTime
     readonly CancellationTokenSource _lost = new();
-    readonly Lock _arming = new();
-    readonly ITimer _timer;
-    readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    CancellationTokenSource? _stop; // cancels a renewal in flight; created with the first renewal
-    Task? _renewal; // the last renewal started (awaited by StopAsync)
-    int _renewing; // 1 while a renewal is in flight: set before it starts, cleared when it ends
-    long _nextRenewal;
+    readonly CancellationTokenSource _stop = new();
+    readonly ITimer _deadline;
+    Task _renewals = Task.CompletedTask;
     long _leaseDeadline; // local, conservative: the start of the last successful claim/renew call + lease
     int _lostSignalled;
     int _stopped; // 1 once stopped: the deadline no longer matters
@@ -47,11 +40,10 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         _key = key;
         _owner = owner;
         _epoch = epoch;
-        _interval = ToTicks(_lease / 3);
-        _nextRenewal = claimStarted + _interval;
+        _claimStarted = claimStarted;
         _leaseDeadline = claimStarted + ToTicks(_lease);
         _runDeadline = claimStarted + ToTicks(_maxRunTime);
-        _timer = time.CreateTimer(static state => ((LeaseMonitor)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _deadline = time.CreateTimer(static state => ((LeaseMonitor)state!).OnDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Cancelled when the lease is lost.</summary>
@@ -62,33 +54,24 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     /// <summary>The local lease deadline (a <see cref="TimeProvider"/> timestamp): nobody can take the key over before it.</summary>
     public long LeaseDeadline => Volatile.Read(ref _leaseDeadline);
 
-    /// <summary>Completes once the monitor renews no more (stopped, or the lease lost): a test hook.</summary>
-    public Task Renewals => _ended.Task;
+    /// <summary>The renewal loop (a test hook: it ends once the monitor stops renewing).</summary>
+    public Task Renewals => _renewals;
 
-    /// <summary>Arms the timer: renewals and the deadline begin.</summary>
-    public void Start() => Arm();
+    /// <summary>Arms the deadline and starts renewing.</summary>
+    public void Start()
+    {
+        ArmDeadline();
+        _renewals = RenewLoopAsync();
+    }
 
     /// <summary>Stops renewing and watching the deadline (the claim is being completed or given back); waits for a renewal in flight.</summary>
     public async Task StopAsync()
     {
-        if (Interlocked.Exchange(ref _stopped, 1) == 0)
-        {
-            lock (_arming)
-                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-        if (Volatile.Read(ref _stop) is { IsCancellationRequested: false } stop)
-            await stop.CancelAsync().ConfigureAwait(false);
-
-        // No renewal starts once stopped (OnTimer checks after taking the flag); one that started before ends here.
-        while (Volatile.Read(ref _renewing) == 1)
-        {
-            if (Volatile.Read(ref _renewal) is { IsCompleted: false } renewal)
-                await renewal.ConfigureAwait(false);
-            else
-                await Task.Yield();
-        }
-
-        _ended.TrySetResult();
+        Volatile.Write(ref _stopped, 1);
+        _deadline.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        if (!_stop.IsCancellationRequested)
+            await _stop.CancelAsync().ConfigureAwait(false);
+        await _renewals.ConfigureAwait(false);
     }
 
     /// <summary>The store refused a fenced write: the lease is gone. Not logged here (the caller reports it).</summary>
@@ -101,114 +84,94 @@ internal sealed class LeaseMonitor : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        // Waits for a timer callback in flight, so none touches the disposed sources.
-        await _timer.DisposeAsync().ConfigureAwait(false);
-        _stop?.Dispose();
+        // Waits for a deadline callback in flight, so none touches the disposed sources.
+        await _deadline.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
         _lost.Dispose();
     }
 
-    // Due at the next renewal (none while one is in flight), the lease deadline or the end of MaxRunTime. Computed and
-    // set under a lock: the timer's thread and a renewal that just ended both re-arm, and a due time computed before the
-    // renewal ended must not overwrite the one computed after it (renewals would slip towards the deadline).
-    void Arm()
+    async Task RenewLoopAsync()
     {
-        lock (_arming)
+        var interval = ToTicks(_lease / 3);
+        var next = _claimStarted + interval;
+        while (true)
         {
-            if (Volatile.Read(ref _stopped) == 1 || _lost.IsCancellationRequested)
+            try
+            {
+                // Due a third of a lease after the last renewal started, however late this loop got here.
+                var now = _time.GetTimestamp();
+                if (next > now)
+                    await Task.Delay(_time.GetElapsedTime(now, next), _time, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
                 return;
-            var due = Math.Min(Volatile.Read(ref _leaseDeadline), _runDeadline);
-            if (Volatile.Read(ref _renewing) == 0)
-                due = Math.Min(due, Volatile.Read(ref _nextRenewal));
-            var now = _time.GetTimestamp();
-            _timer.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+            }
+
+            var started = _time.GetTimestamp();
+            if (_stop.IsCancellationRequested || started >= _runDeadline)
+                return; // past MaxRunTime nothing renews: the deadline timer signals the loss
+
+            next = started + interval;
+            try
+            {
+                if (!await _store.RenewAsync(_key, _owner, _epoch, _lease, _stop.Token).ConfigureAwait(false))
+                {
+                    MarkLost(); // the store says so: another owner holds the key, or it is gone
+                    return;
+                }
+
+                Volatile.Write(ref _leaseDeadline, started + ToTicks(_lease));
+                ArmDeadline();
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (DedupStoreUnavailableException exception)
+            {
+                // Unknown, not lost: the store may or may not have renewed. Renewals go on; the deadline timer
+                // signals the loss if none succeeds in time.
+                DedupLog.RenewFailed(_logger, _key, exception);
+            }
+            catch (Exception exception)
+            {
+                // Unknown as well: this loop must never end silently, or nothing would renew and yet the work would
+                // go on as if it held the key (issue 9).
+                DedupLog.RenewThrew(_logger, _key, exception);
+            }
         }
     }
 
-    void OnTimer()
+    // The timer fires at the earlier of the lease deadline and the end of MaxRunTime.
+    void ArmDeadline()
     {
         if (Volatile.Read(ref _stopped) == 1 || _lost.IsCancellationRequested)
             return;
         var now = _time.GetTimestamp();
+        var due = Math.Min(Volatile.Read(ref _leaseDeadline), _runDeadline);
+        _deadline.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    void OnDeadline()
+    {
+        if (Volatile.Read(ref _stopped) == 1)
+            return;
+        var now = _time.GetTimestamp();
         if (now >= _runDeadline)
         {
-            // Past MaxRunTime nothing renews.
-            DedupLog.MaxRunTimeExceeded(_logger, _key, _epoch, _maxRunTime);
+            if (!_lost.IsCancellationRequested)
+                DedupLog.MaxRunTimeExceeded(_logger, _key, _epoch, _maxRunTime);
             MarkLost();
-            return;
         }
-
-        if (now >= Volatile.Read(ref _leaseDeadline))
+        else if (now >= Volatile.Read(ref _leaseDeadline))
         {
             MarkLost(); // no renewal succeeded within a lease: another owner may hold the key now
-            return;
         }
-
-        if (now >= Volatile.Read(ref _nextRenewal) && Interlocked.CompareExchange(ref _renewing, 1, 0) == 0)
+        else
         {
-            if (Volatile.Read(ref _stopped) == 1)
-            {
-                Volatile.Write(ref _renewing, 0); // stopped meanwhile: StopAsync waits for this flag
-                return;
-            }
-
-            // Due a third of a lease after this renewal started, however late it got here.
-            Volatile.Write(ref _nextRenewal, now + _interval);
-            var stop = Volatile.Read(ref _stop) ?? InitStop();
-            Volatile.Write(ref _renewal, RenewAsync(now, stop.Token));
+            ArmDeadline(); // a renewal moved the deadline after this firing was set
         }
-
-        Arm();
-    }
-
-    CancellationTokenSource InitStop()
-    {
-        var stop = new CancellationTokenSource();
-        if (Interlocked.CompareExchange(ref _stop, stop, null) is { } existing)
-        {
-            stop.Dispose();
-            return existing;
-        }
-
-        // Stopped meanwhile: the renewal about to start is cancelled at once.
-        if (Volatile.Read(ref _stopped) == 1)
-            stop.Cancel();
-        return stop;
-    }
-
-    async Task RenewAsync(long started, CancellationToken cancellationToken)
-    {
-        try
-        {
-            if (!await _store.RenewAsync(_key, _owner, _epoch, _lease, cancellationToken).ConfigureAwait(false))
-            {
-                MarkLost(); // the store says so: another owner holds the key, or it is gone
-                return;
-            }
-
-            Volatile.Write(ref _leaseDeadline, started + ToTicks(_lease));
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return;
-        }
-        catch (DedupStoreUnavailableException exception)
-        {
-            // Unknown, not lost: the store may or may not have renewed. The next renewal is due as usual; the
-            // deadline signals the loss if none succeeds in time.
-            DedupLog.RenewFailed(_logger, _key, exception);
-        }
-        catch (Exception exception)
-        {
-            // Unknown as well: renewals must never end silently, or nothing would renew and yet the work would go on as
-            // if it held the key (issue 9).
-            DedupLog.RenewThrew(_logger, _key, exception);
-        }
-        finally
-        {
-            Volatile.Write(ref _renewing, 0);
-        }
-
-        Arm();
     }
 
     void MarkLost()
@@ -216,9 +179,8 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         if (Interlocked.Exchange(ref _lostSignalled, 1) == 1)
             return;
         DedupLog.LeaseLost(_logger, _key, _epoch);
-        _stop?.Cancel(); // nothing renews a lost claim
+        _stop.Cancel(); // nothing renews a lost claim
         _lost.Cancel();
-        _ended.TrySetResult();
     }
 
     long ToTicks(TimeSpan value) => (long)(value.TotalSeconds * _time.TimestampFrequency);
