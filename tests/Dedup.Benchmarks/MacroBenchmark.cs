@@ -65,6 +65,22 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
     }
 
     /// <summary>
+    /// One variant on one transport for a long row (<c>-- soak</c>): a profiler attaches to this process (its id is
+    /// printed) and sees only that variant's traffic. Warms up like a full run first; prints the row's figures.
+    /// </summary>
+    public async Task<Measurement> SoakAsync(string transport, int prefetch, string variant, string workload, TimeSpan window)
+    {
+        await using var bus = await VariantBus.StartAsync(transport, prefetch, variant, redisServer, rabbit);
+        await WarmUpAsync(transport, prefetch, [bus]);
+        Console.WriteLine($"  soak: process {Environment.ProcessId}, {transport} prefetch {prefetch} {workload} {variant}, {window.TotalSeconds:0} s");
+        var m = await RunRowAsync(transport, prefetch, bus, Workload.Create(workload, new Random(41)), settings.RowWarmup, window, round: 1);
+        Console.WriteLine(
+            $"  soak: {m.MsgPerSec:0} msg/s  p50 {m.P50Ms:0.00} ms  p99 {m.P99Ms:0.00} ms  cpu/msg worker {m.WorkerCpuUsPerMessage:0.0} us  " +
+            $"redis {m.RedisCpuUsPerMessage:0.0} us  rt/msg {m.RedisRoundTripsPerMessage:0.00}  alloc/msg {m.AllocatedBytesPerMessage:0} B");
+        return m;
+    }
+
+    /// <summary>
     /// Unmeasured rounds before a transport's first row, so the filter's duplicate and wait paths, the seed's polling and
     /// the transport's code reach the JIT's optimised tier before any row counts: the first through every workload, the
     /// next through unique and dup30 until a round compiles fewer than <see cref="SettledJitMethods"/> methods. One round
@@ -152,6 +168,7 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
             RedisCommandsPerMessage = PerMessage(commands, messages),
             RedisRoundTripsPerMessage = PerMessage(bus.Variant == "dedup" ? scriptCalls : commands, messages),
             WorkerCpuUsPerMessage = PerMessage((end.ProcessCpu - start.ProcessCpu).TotalMicroseconds, messages),
+            AllocatedBytesPerMessage = PerMessage(end.Allocated - start.Allocated, messages),
             RedisCpuUsPerMessage = PerMessage((end.Redis.CpuSeconds - start.Redis.CpuSeconds) * 1e6, messages),
             RedisBytesPerRecord = bus.Variant == "none" || records < BenchSettings.MinRecordsForBytes || memoryAfter <= memoryBefore
                 ? null
@@ -174,7 +191,8 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
         // /proc/self/stat (10 ms ticks): a 1 s quick-mode window would otherwise be off by up to 1%.
         var cpu = Environment.CpuUsage.TotalTime;
         var compiled = JitInfo.GetCompiledMethodCount();
-        return new Reading(timestamp, deliveries, executions, cpu, compiled, await gauges.ReadAsync());
+        var allocated = GC.GetTotalAllocatedBytes();
+        return new Reading(timestamp, deliveries, executions, cpu, compiled, allocated, await gauges.ReadAsync());
     }
 
     /// <summary>
@@ -208,5 +226,5 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
 
     static double PerMessage(double total, int messages) => messages == 0 ? 0 : total / messages;
 
-    readonly record struct Reading(long Timestamp, int Deliveries, int Executions, TimeSpan ProcessCpu, long MethodsCompiled, RedisReading Redis);
+    readonly record struct Reading(long Timestamp, int Deliveries, int Executions, TimeSpan ProcessCpu, long MethodsCompiled, long Allocated, RedisReading Redis);
 }

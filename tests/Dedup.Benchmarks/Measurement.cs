@@ -31,6 +31,9 @@ public sealed record Measurement
     /// <summary>The benchmark process's CPU (sender, transport, filter, consumer) per message.</summary>
     public required double WorkerCpuUsPerMessage { get; init; }
 
+    /// <summary>Bytes the benchmark process allocated (every thread) per message.</summary>
+    public required double AllocatedBytesPerMessage { get; init; }
+
     /// <summary>The Redis server's CPU per message.</summary>
     public required double RedisCpuUsPerMessage { get; init; }
 

@@ -7,6 +7,7 @@ using Dedup.Testing;
 // dotnet run -c Release --project tests/Dedup.Benchmarks [-- --quick] [--no-rabbitmq] [--rounds N] [--seconds S] [--warmup S]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- scripts [--quick] [--seconds S]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- micro [BenchmarkDotNet args]
+// dotnet run -c Release --project tests/Dedup.Benchmarks -- soak [--transport inmemory|rabbitmq] [--variant none|dedup|seed] [--workload unique|dup30|burst] [--seconds S]
 if (args.Length > 0 && args[0] == "micro")
 {
     BenchmarkSwitcher.FromAssembly(typeof(HotPathBenchmarks).Assembly).Run(args[1..]);
@@ -38,6 +39,17 @@ if (args.Length > 0 && args[0] == "scripts")
     return 0;
 }
 
+if (args.Length > 0 && args[0] == "soak")
+{
+    // One variant for a long row, for a profiler: dotnet-trace collect -p <the process id it prints> --duration 00:00:20
+    var transport = Option("--transport", "inmemory");
+    await using var soakRabbit = transport == "rabbitmq" ? await RabbitMqServer.StartAsync() : null;
+    var soak = settings with { RowWindow = args.Contains("--seconds") ? settings.RowWindow : TimeSpan.FromSeconds(30) };
+    await new MacroBenchmark(redis, soakRabbit, gauges, soak)
+        .SoakAsync(transport, transport == "rabbitmq" ? 128 : 32, Option("--variant", "dedup"), Option("--workload", "unique"), soak.RowWindow);
+    return 0;
+}
+
 Console.WriteLine($"Dedup benchmark, {settings.Describe()}, {Environment.ProcessorCount} cores, {run.StartedUtc:yyyy-MM-dd HH:mm} UTC, load average {run.LoadBefore}");
 await using var rabbit = settings.WithRabbitMq ? await RabbitMqServer.StartAsync() : null;
 var measurements = await new MacroBenchmark(redis, rabbit, gauges, settings).RunAsync();
@@ -52,6 +64,8 @@ var charts = Charts.Write(output, rows, $"{settings.Describe()}; {run.StartedUtc
 Console.WriteLine(report);
 Console.WriteLine($"wrote {Path.Combine(output, "results.json")}, results.md and {string.Join(", ", charts.Select(Path.GetFileName))} in {clock.Elapsed.TotalSeconds:0} s");
 return 0;
+
+string Option(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 
 static string RepoRoot()
 {

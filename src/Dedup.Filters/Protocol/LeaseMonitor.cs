@@ -69,8 +69,10 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     {
         Volatile.Write(ref _stopped, 1);
         _deadline.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        // Cancelled on this thread, not the pool's (CancelAsync): the loop's wait ends here and the loop returns at
+        // once, so a claim that completes before its first renewal costs no thread hop.
         if (!_stop.IsCancellationRequested)
-            await _stop.CancelAsync().ConfigureAwait(false);
+            _stop.Cancel();
         await _renewals.ConfigureAwait(false);
     }
 
@@ -96,17 +98,11 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         var next = _claimStarted + interval;
         while (true)
         {
-            try
-            {
-                // Due a third of a lease after the last renewal started, however late this loop got here.
-                var now = _time.GetTimestamp();
-                if (next > now)
-                    await Task.Delay(_time.GetElapsedTime(now, next), _time, _stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            // Due a third of a lease after the last renewal started, however late this loop got here. A stop ends the
+            // wait without a thrown cancellation (most claims stop before their first renewal).
+            var now = _time.GetTimestamp();
+            if (next > now)
+                await Task.Delay(_time.GetElapsedTime(now, next), _time, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
             var started = _time.GetTimestamp();
             if (_stop.IsCancellationRequested || started >= _runDeadline)
