@@ -36,7 +36,7 @@ internal sealed class ActiveClaim : IAsyncDisposable
 
     public bool IsLost => _lease.IsLost;
 
-    /// <summary>The renewal loop (a test hook: it ends once the claim stops renewing).</summary>
+    /// <summary>The renewal loop (a test hook: it ends once the claim stops renewing; completed before it started).</summary>
     internal Task Renewals => _lease.Renewals;
 
     /// <summary>Starts keeping the lease (renewals and the deadline); the coordinator calls it once it hands the claim out.</summary>

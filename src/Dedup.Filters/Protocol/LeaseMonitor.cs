@@ -10,6 +10,13 @@ namespace Dedup.Protocol;
 /// the store answering "lost", and at <see cref="DedupOptions.MaxRunTime"/>. A lost lease stops renewing. Nothing runs
 /// until <see cref="Start"/>.
 /// </summary>
+/// <remarks>
+/// One timer does both jobs. <see cref="Start"/> arms it for the first renewal; when it fires, the renewal loop starts
+/// and the timer watches the lease deadline from then on. Before the first renewal is due the deadline cannot pass
+/// (it is a whole lease after the claim, and <see cref="DedupOptions.MaxRunTime"/> is at least a lease), so a claim
+/// that is completed before then (most are) costs one timer: no loop, no delay task, no cancellation source, and
+/// stopping it is synchronous.
+/// </remarks>
 internal sealed class LeaseMonitor : IAsyncDisposable
 {
     readonly IDedupStore _store;
@@ -21,14 +28,17 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     readonly string _owner;
     readonly long _epoch;
     readonly long _claimStarted;
+    readonly long _interval; // a third of the lease, in timestamp ticks
     readonly long _runDeadline; // the claim's start + MaxRunTime
     readonly CancellationTokenSource _lost = new();
-    readonly CancellationTokenSource _stop = new();
-    readonly ITimer _deadline;
+    readonly ITimer _timer;
+    readonly Lock _gate = new(); // orders the loop's start against a stop
+    CancellationTokenSource? _stop; // created with the loop
     Task _renewals = Task.CompletedTask;
     long _leaseDeadline; // local, conservative: the start of the last successful claim/renew call + lease
     int _lostSignalled;
     int _stopped; // 1 once stopped: the deadline no longer matters
+    bool _looping; // under _gate: the renewal loop started, and the timer watches the deadline
 
     public LeaseMonitor(IDedupStore store, DedupOptions options, TimeProvider time, ILogger logger, string key, string owner, long epoch, long claimStarted)
     {
@@ -41,9 +51,10 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         _owner = owner;
         _epoch = epoch;
         _claimStarted = claimStarted;
+        _interval = ToTicks(_lease / 3);
         _leaseDeadline = claimStarted + ToTicks(_lease);
         _runDeadline = claimStarted + ToTicks(_maxRunTime);
-        _deadline = time.CreateTimer(static state => ((LeaseMonitor)state!).OnDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = time.CreateTimer(static state => ((LeaseMonitor)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Cancelled when the lease is lost.</summary>
@@ -54,26 +65,36 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     /// <summary>The local lease deadline (a <see cref="TimeProvider"/> timestamp): nobody can take the key over before it.</summary>
     public long LeaseDeadline => Volatile.Read(ref _leaseDeadline);
 
-    /// <summary>The renewal loop (a test hook: it ends once the monitor stops renewing).</summary>
-    public Task Renewals => _renewals;
-
-    /// <summary>Arms the deadline and starts renewing.</summary>
-    public void Start()
+    /// <summary>The renewal loop (a test hook: it ends once the monitor stops renewing; completed before it started).</summary>
+    public Task Renewals
     {
-        ArmDeadline();
-        _renewals = RenewLoopAsync();
+        get
+        {
+            lock (_gate)
+                return _renewals;
+        }
     }
 
+    /// <summary>Arms the timer for the first renewal (a third of a lease after the claim call started).</summary>
+    public void Start() => ArmAt(Math.Min(_claimStarted + _interval, _runDeadline));
+
     /// <summary>Stops renewing and watching the deadline (the claim is being completed or given back); waits for a renewal in flight.</summary>
-    public async Task StopAsync()
+    public Task StopAsync()
     {
-        Volatile.Write(ref _stopped, 1);
-        _deadline.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        // Cancelled on this thread, not the pool's (CancelAsync): the loop's wait ends here and the loop returns at
-        // once, so a claim that completes before its first renewal costs no thread hop.
-        if (!_stop.IsCancellationRequested)
+        Task renewals;
+        lock (_gate)
+        {
+            Volatile.Write(ref _stopped, 1);
+            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            if (!_looping)
+                return Task.CompletedTask; // completed before its first renewal: nothing else to stop
+            renewals = _renewals;
+        }
+
+        // The loop's wait ends here, on this thread, without a thrown cancellation.
+        if (!_stop!.IsCancellationRequested)
             _stop.Cancel();
-        await _renewals.ConfigureAwait(false);
+        return renewals;
     }
 
     /// <summary>The store refused a fenced write: the lease is gone. Not logged here (the caller reports it).</summary>
@@ -86,32 +107,72 @@ internal sealed class LeaseMonitor : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        // Waits for a deadline callback in flight, so none touches the disposed sources.
-        await _deadline.DisposeAsync().ConfigureAwait(false);
-        _stop.Dispose();
+        // Waits for a timer callback in flight, so none touches the disposed sources.
+        await _timer.DisposeAsync().ConfigureAwait(false);
+        _stop?.Dispose();
         _lost.Dispose();
     }
 
-    async Task RenewLoopAsync()
+    void OnTimer()
     {
-        var interval = ToTicks(_lease / 3);
-        var next = _claimStarted + interval;
+        if (Volatile.Read(ref _stopped) == 1)
+            return;
+
+        lock (_gate)
+        {
+            if (Volatile.Read(ref _stopped) == 1 || Volatile.Read(ref _lostSignalled) == 1)
+                return;
+            if (!_looping)
+            {
+                // The first renewal is due: the loop takes over renewing (it starts on the pool, outside this lock, and
+                // a stop from now on waits for it), and the timer watches the deadline.
+                _looping = true;
+                _stop = new CancellationTokenSource();
+                _renewals = RenewLoopAsync(_stop.Token);
+                ArmDeadline();
+                return;
+            }
+        }
+
+        var now = _time.GetTimestamp();
+        if (now >= _runDeadline)
+        {
+            if (!_lost.IsCancellationRequested)
+                DedupLog.MaxRunTimeExceeded(_logger, _key, _epoch, _maxRunTime);
+            MarkLost();
+        }
+        else if (now >= Volatile.Read(ref _leaseDeadline))
+        {
+            MarkLost(); // no renewal succeeded within a lease: another owner may hold the key now
+        }
+        else
+        {
+            ArmDeadline(); // a renewal moved the deadline after this firing was set
+        }
+    }
+
+    async Task RenewLoopAsync(CancellationToken stop)
+    {
+        // Started by the timer when the first renewal is due, so the first one goes out at once; not under the timer's
+        // lock, where a loss signalled by the first renewal would run the work's cancellation callbacks.
+        await Task.Yield();
+        var next = _claimStarted + _interval;
         while (true)
         {
             // Due a third of a lease after the last renewal started, however late this loop got here. A stop ends the
-            // wait without a thrown cancellation (most claims stop before their first renewal).
+            // wait without a thrown cancellation.
             var now = _time.GetTimestamp();
             if (next > now)
-                await Task.Delay(_time.GetElapsedTime(now, next), _time, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await Task.Delay(_time.GetElapsedTime(now, next), _time, stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
             var started = _time.GetTimestamp();
-            if (_stop.IsCancellationRequested || started >= _runDeadline)
+            if (stop.IsCancellationRequested || started >= _runDeadline)
                 return; // past MaxRunTime nothing renews: the deadline timer signals the loss
 
-            next = started + interval;
+            next = started + _interval;
             try
             {
-                if (!await _store.RenewAsync(_key, _owner, _epoch, _lease, _stop.Token).ConfigureAwait(false))
+                if (!await _store.RenewAsync(_key, _owner, _epoch, _lease, stop).ConfigureAwait(false))
                 {
                     MarkLost(); // the store says so: another owner holds the key, or it is gone
                     return;
@@ -120,7 +181,7 @@ internal sealed class LeaseMonitor : IAsyncDisposable
                 Volatile.Write(ref _leaseDeadline, started + ToTicks(_lease));
                 ArmDeadline();
             }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 return;
             }
@@ -139,35 +200,15 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         }
     }
 
-    // The timer fires at the earlier of the lease deadline and the end of MaxRunTime.
-    void ArmDeadline()
+    // Once the loop runs, the timer fires at the earlier of the lease deadline and the end of MaxRunTime.
+    void ArmDeadline() => ArmAt(Math.Min(Volatile.Read(ref _leaseDeadline), _runDeadline));
+
+    void ArmAt(long due)
     {
         if (Volatile.Read(ref _stopped) == 1 || _lost.IsCancellationRequested)
             return;
         var now = _time.GetTimestamp();
-        var due = Math.Min(Volatile.Read(ref _leaseDeadline), _runDeadline);
-        _deadline.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-    }
-
-    void OnDeadline()
-    {
-        if (Volatile.Read(ref _stopped) == 1)
-            return;
-        var now = _time.GetTimestamp();
-        if (now >= _runDeadline)
-        {
-            if (!_lost.IsCancellationRequested)
-                DedupLog.MaxRunTimeExceeded(_logger, _key, _epoch, _maxRunTime);
-            MarkLost();
-        }
-        else if (now >= Volatile.Read(ref _leaseDeadline))
-        {
-            MarkLost(); // no renewal succeeded within a lease: another owner may hold the key now
-        }
-        else
-        {
-            ArmDeadline(); // a renewal moved the deadline after this firing was set
-        }
+        _timer.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
     void MarkLost()
@@ -175,7 +216,10 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         if (Interlocked.Exchange(ref _lostSignalled, 1) == 1)
             return;
         DedupLog.LeaseLost(_logger, _key, _epoch);
-        _stop.Cancel(); // nothing renews a lost claim
+        CancellationTokenSource? stop;
+        lock (_gate)
+            stop = _stop; // a loop not yet started never will (the timer checks the flag set above under this lock)
+        stop?.Cancel(); // nothing renews a lost claim
         _lost.Cancel();
     }
 
