@@ -24,9 +24,13 @@ namespace Dedup.Benchmarks;
 /// <c>INFO cpu</c> (everything the server did, I/O included); client CPU per call is this whole process's CPU time
 /// (<see cref="Process.TotalProcessorTime"/>) over the calls, so it includes the calling loops and idle threads.
 /// Bytes per record: <c>used_memory</c> growth from the empty server to the completed records, per record (no reply).
+/// With <paramref name="callgrind"/> (<c>-- scripts --callgrind</c>) each phase is a fixed number of calls, 8 in flight,
+/// one round, and the figure is the instructions the server ran inside the script commands per call
+/// (<see cref="CallgrindRedis"/>): the one that does not move with the machine's load.
 /// </remarks>
-public sealed class ScriptBenchmark(string connectionString, RedisGauges gauges, TimeSpan phase, int rounds)
+public sealed class ScriptBenchmark(string connectionString, RedisGauges gauges, TimeSpan phase, int rounds, CallgrindRedis? callgrind = null)
 {
+    const int CallgrindCalls = 2000;
     static readonly int[] InFlightLevels = [1, 64];
     static readonly TimeSpan Lease = TimeSpan.FromSeconds(60);
     static readonly TimeSpan Retention = TimeSpan.FromHours(1);
@@ -56,6 +60,13 @@ public sealed class ScriptBenchmark(string connectionString, RedisGauges gauges,
                 await variant.ClaimAsync(key, DedupKey.NewOwnerToken(), fingerprint);
                 return true;
             });
+        }
+
+        if (callgrind is not null)
+        {
+            foreach (var variant in variants)
+                measured.AddRange(await RunVariantAsync(variant, 8, scope, fingerprint));
+            return measured;
         }
 
         for (var round = 1; round <= rounds; round++)
@@ -118,20 +129,28 @@ public sealed class ScriptBenchmark(string connectionString, RedisGauges gauges,
     }
 
     /// <summary>Runs <paramref name="call"/> from <paramref name="inFlight"/> loops until the time is up or a call returns false.</summary>
+    /// <remarks>Under callgrind: a fixed number of calls instead, and the instructions they cost the server.</remarks>
     async Task<ScriptRow> RunPhaseAsync(string variant, string operation, int inFlight, TimeSpan duration, Func<int, Task<bool>> call)
     {
+        var counted = callgrind is not null && operation != "warm-up";
+        var maxCalls = counted ? CallgrindCalls : int.MaxValue;
+        if (counted)
+            duration = TimeSpan.FromHours(1);
         var before = await gauges.ReadAsync();
+        if (counted)
+            await callgrind!.ZeroAsync();
         var clientBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var started = Stopwatch.GetTimestamp();
         var deadline = started + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        var calls = 0;
+        var (tickets, calls) = (0, 0);
         await Task.WhenAll(Enumerable.Range(0, inFlight).Select(worker => Task.Run(async () =>
         {
-            while (Stopwatch.GetTimestamp() < deadline && await call(worker))
+            while (Stopwatch.GetTimestamp() < deadline && Interlocked.Increment(ref tickets) <= maxCalls && await call(worker))
                 Interlocked.Increment(ref calls);
         })));
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var clientCpu = Process.GetCurrentProcess().TotalProcessorTime - clientBefore;
+        var instructions = counted ? await callgrind!.InstructionsAsync() : 0;
         var after = await gauges.ReadAsync();
 
         var serverCalls = Scripts.Sum(c => after.CallsOf(c) - before.CallsOf(c));
@@ -146,7 +165,10 @@ public sealed class ScriptBenchmark(string connectionString, RedisGauges gauges,
             Math.Round(calls / seconds, 0),
             serverCalls == 0 ? 0 : Math.Round((double)serverUsec / serverCalls, 2),
             calls == 0 ? 0 : Math.Round((after.CpuSeconds - before.CpuSeconds) * 1e6 / calls, 2),
-            calls == 0 ? 0 : Math.Round(clientCpu.TotalMicroseconds / calls, 2));
+            calls == 0 ? 0 : Math.Round(clientCpu.TotalMicroseconds / calls, 2))
+        {
+            InstructionsPerCall = !counted || serverCalls == 0 ? null : Math.Round((double)instructions / serverCalls, 0),
+        };
     }
 
     static void Expect(bool condition, string what)
@@ -160,6 +182,17 @@ public sealed class ScriptBenchmark(string connectionString, RedisGauges gauges,
         var text = new StringBuilder();
         text.AppendLine(header);
         text.AppendLine();
+        if (rows.Any(r => r.InstructionsPerCall is not null))
+        {
+            text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Under callgrind: {CallgrindCalls} calls per row, 8 in flight; instructions the server ran inside EVALSHA/EVAL/FCALL, per call."));
+            text.AppendLine();
+            text.AppendLine("| script call | sent as | instructions/call |");
+            text.AppendLine("|---|---|---|");
+            foreach (var r in rows)
+                text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Operation} | {r.Variant} | {r.InstructionsPerCall:0} |"));
+            return text.ToString();
+        }
+
         text.AppendLine("Median over rounds, (min-max) the spread.");
         text.AppendLine();
         text.AppendLine("| script call | sent as | in flight | calls/s | server us/call (commandstats) | Redis CPU us/call (INFO cpu) | client CPU us/call | bytes/record | rounds |");
@@ -264,6 +297,9 @@ public sealed record ScriptRow(
     [property: JsonPropertyName("clientCpuUsPerCall")] double ClientCpuUsPerCall)
 {
     [JsonPropertyName("bytesPerRecord")] public double? BytesPerRecord { get; init; }
+
+    /// <summary>Under callgrind: the instructions the server ran inside the script commands, per call.</summary>
+    [JsonPropertyName("instructionsPerCall")] public double? InstructionsPerCall { get; init; }
 
     [JsonPropertyName("callsPerSecMin")] public double CallsPerSecMin { get; init; } = CallsPerSec;
 
