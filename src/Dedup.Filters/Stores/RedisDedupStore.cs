@@ -55,8 +55,13 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
     {
         // The subscription must exist before any claim can answer Busy, or a completion could go unseen.
         await EnsureSubscribedAsync().ConfigureAwait(false);
+        var leaseMs = Milliseconds(lease);
         var reply = await EvaluateAsync("claim", RedisScripts.Claim, key,
-            [owner, fingerprint, Milliseconds(lease), Milliseconds(retention)], cancellationToken).ConfigureAwait(false);
+            [owner, fingerprint, leaseMs, Math.Max(Milliseconds(retention), 2 * leaseMs)], cancellationToken).ConfigureAwait(false);
+
+        // A plain claim (no previous epoch) answers its epoch alone: no reply table for the server to build.
+        if (reply.Resp2Type == ResultType.Integer)
+            return new ClaimResult(ClaimOutcome.Claimed, (long)reply);
 
         var parts = (RedisResult[])reply!;
         var outcome = (ClaimOutcome)(int)parts[0];
