@@ -8,10 +8,10 @@ namespace Dedup.Stores;
 /// microseconds.
 /// </summary>
 /// <remarks>
-/// StackExchange.Redis sends these by SHA (EVALSHA) and re-sends the text on NOSCRIPT, so SCRIPT FLUSH and
-/// restarts are invisible. Renew, complete and release carry <c>allow-oom</c> so an owner can finish or give
-/// back its claim at maxmemory; claim does not, so a new claim then fails closed. The operator's inspect and forget
-/// (<see cref="Operations.DedupRecords"/>) run at maxmemory too.
+/// The store sends these by their SHA-1, computed once (<see cref="RedisScript"/>), and sends the text again when the
+/// server answers NOSCRIPT, so SCRIPT FLUSH, restarts and failovers are invisible. Renew, complete and release carry
+/// <c>allow-oom</c> so an owner can finish or give back its claim at maxmemory; claim does not, so a new claim then
+/// fails closed. The operator's inspect and forget (<see cref="Operations.DedupRecords"/>) run at maxmemory too.
 /// <para>
 /// Epochs never repeat for a key, even after its record expired or was deleted (issue 9): a new owner's epoch is
 /// the larger of the stored epoch + 1 and the server's time in microseconds, a source that only grows while one

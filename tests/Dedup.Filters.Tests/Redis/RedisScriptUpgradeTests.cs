@@ -9,7 +9,7 @@ namespace Dedup.Filters.Tests.Redis;
 /// <summary>
 /// A rolling upgrade across issue 12's cheaper scripts: workers sending the earlier scripts
 /// (<see cref="ScriptsBeforeIssue12"/>) and workers sending today's share one Redis, so each must read what the other
-/// wrote.
+/// wrote. Also the script cache's loss on a restart, now that the store sends scripts by a hash of its own.
 /// </summary>
 [Trait("Needs", "Redis")]
 [Collection("redis")]
@@ -129,6 +129,44 @@ public sealed class RedisScriptUpgradeTests(RedisFixture redis) : IDisposable
         Assert.Null(record.LeaseRemaining);
         Assert.Equal(["d", "e", "f", "o", "s"], fields.Select(f => f.Name.ToString()).Order(StringComparer.Ordinal));
         Assert.Equal("", fields.Single(f => f.Name == "d").Value.ToString());
+    }
+
+    [Fact]
+    public async Task Restart_BetweenClaimAndComplete_IsInvisible()
+    {
+        // Its own server: the append-only file keeps the claim across the restart, the script cache starts empty.
+        await using var server = await RedisServer.StartAsync(new RedisServerOptions { AppendOnly = true });
+        using var connection = RedisTestConnections.Connect(server.ConnectionString);
+        var store = RedisTestConnections.Store(connection, "upgrade:");
+        var (key, owner) = (NewKey(), DedupKey.NewOwnerToken());
+        var claimed = await store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
+
+        await server.RestartAsync();
+
+        Assert.Equal(0, await ScriptsCachedAsync(server));
+        Assert.True(await RetriedWhileReconnectingAsync(() => store.CompleteAsync(key, owner, claimed.Epoch, "r"u8.ToArray(), Retention, default)));
+        Assert.Equal(ClaimOutcome.Duplicate, (await store.ClaimAsync(key, DedupKey.NewOwnerToken(), "fp", Lease, Retention, default)).Outcome);
+    }
+
+    static async Task<long> ScriptsCachedAsync(RedisServer server) =>
+        long.Parse(System.Text.RegularExpressions.Regex.Match(await server.CliAsync("INFO", "memory"), @"number_of_cached_scripts:(\d+)").Groups[1].Value,
+            System.Globalization.CultureInfo.InvariantCulture);
+
+    // The multiplexer notices the restart on its own schedule; until it has reconnected a call fails as unavailable.
+    static async Task<T> RetriedWhileReconnectingAsync<T>(Func<ValueTask<T>> call)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (DedupStoreUnavailableException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
     }
 
     // Field names, and the values that do not vary by the instant: state, owner, fingerprint.
