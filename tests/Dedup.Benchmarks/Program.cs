@@ -5,7 +5,7 @@ using Dedup.Benchmarks;
 using Dedup.Testing;
 
 // dotnet run -c Release --project tests/Dedup.Benchmarks [-- --quick] [--no-rabbitmq] [--rounds N] [--seconds S] [--warmup S]
-// dotnet run -c Release --project tests/Dedup.Benchmarks -- scripts [--quick] [--seconds S]
+// dotnet run -c Release --project tests/Dedup.Benchmarks -- scripts [--quick] [--seconds S] [--rounds N] [--callgrind]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- micro [BenchmarkDotNet args]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- soak [--transport inmemory|rabbitmq] [--variant none|dedup|seed] [--workload unique|dup30|burst] [--seconds S]
 if (args.Length > 0 && args[0] == "micro")
@@ -28,9 +28,23 @@ if (args.Length > 0 && args[0] == "scripts")
 {
     // Its own idle Redis: no broker, no bus, nothing else calling the server.
     var phase = args.Contains("--seconds") ? settings.RowWindow : TimeSpan.FromSeconds(settings.Quick ? 1 : 3);
-    Console.WriteLine($"Dedup script benchmark, {phase.TotalSeconds:0.##} s per call and level, {Environment.ProcessorCount} cores, load average {run.LoadBefore}");
-    var scriptRows = await new ScriptBenchmark(redis.ConnectionString, gauges, phase).RunAsync();
-    var header = $"Dedup script benchmark on an idle Redis, {phase.TotalSeconds:0.##} s per call and level; {run.StartedUtc:yyyy-MM-dd HH:mm} UTC, {run.Cores} cores; load average {run.LoadBefore} before, {RunInfo.LoadAverage()} after.";
+    Console.WriteLine($"Dedup script benchmark, {settings.Rounds} interleaved rounds of {phase.TotalSeconds:0.##} s per call, level and variant, {Environment.ProcessorCount} cores, load average {run.LoadBefore}");
+    List<ScriptRow> scriptRows;
+    string header;
+    if (args.Contains("--callgrind"))
+    {
+        // The server under valgrind: instructions per call, which the machine's load does not move.
+        await using var callgrind = await CallgrindRedis.StartAsync();
+        await using var callgrindGauges = await RedisGauges.ConnectAsync(callgrind.ConnectionString);
+        scriptRows = await new ScriptBenchmark(callgrind.ConnectionString, callgrindGauges, phase, 1, callgrind).RunAsync();
+        header = $"Dedup script benchmark, redis-server under callgrind; {run.StartedUtc:yyyy-MM-dd HH:mm} UTC.";
+    }
+    else
+    {
+        scriptRows = await new ScriptBenchmark(redis.ConnectionString, gauges, phase, settings.Rounds).RunAsync();
+        header = $"Dedup script benchmark on an idle Redis, {settings.Rounds} interleaved rounds of {phase.TotalSeconds:0.##} s per call, level and variant; {run.StartedUtc:yyyy-MM-dd HH:mm} UTC, {run.Cores} cores; load average {run.LoadBefore} before, {RunInfo.LoadAverage()} after.";
+    }
+
     var scriptTable = ScriptBenchmark.Markdown(scriptRows, header);
     await File.WriteAllTextAsync(Path.Combine(output, "scripts.json"), JsonSerializer.Serialize(new { run = run with { Took = clock.Elapsed, LoadAfter = RunInfo.LoadAverage() }, rows = scriptRows }, json));
     await File.WriteAllTextAsync(Path.Combine(output, "scripts.md"), scriptTable);

@@ -17,7 +17,15 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
     const string RetriedAdvice = "The message is not acknowledged and will be retried; check that Redis is reachable and accepts writes (the reason above names what it refused for: maxmemory, persistence, replicas, a failover, credentials).";
     const string OperatorAdvice = "Check that Redis is reachable, then try again (inspect the record first: a forget whose reply was lost may have happened).";
 
+    static readonly RedisScript Claim = new("claim", RedisScripts.Claim);
+    static readonly RedisScript Renew = new("renew", RedisScripts.Renew);
+    static readonly RedisScript Complete = new("complete", RedisScripts.Complete);
+    static readonly RedisScript Release = new("release", RedisScripts.Release);
+    static readonly RedisScript Inspect = new("inspect", RedisScripts.Inspect);
+    static readonly RedisScript Forget = new("forget", RedisScripts.Forget);
+
     readonly IConnectionMultiplexer _connection;
+    readonly IDatabase _database;
     readonly bool _ownsConnection;
     readonly string _keyPrefix;
     readonly RedisChannel _channel;
@@ -33,6 +41,7 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
     public RedisDedupStore(IConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, DedupMetrics metrics, ILogger logger)
     {
         _connection = connection;
+        _database = connection.GetDatabase();
         _ownsConnection = ownsConnection;
         _keyPrefix = keyPrefix;
         var channel = keyPrefix + "__events";
@@ -49,14 +58,17 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
         _connection.ConnectionRestored += _onRestored;
     }
 
-    IDatabase Database => _connection.GetDatabase();
-
     public async ValueTask<ClaimResult> ClaimAsync(string key, string owner, string fingerprint, TimeSpan lease, TimeSpan retention, CancellationToken cancellationToken)
     {
         // The subscription must exist before any claim can answer Busy, or a completion could go unseen.
         await EnsureSubscribedAsync().ConfigureAwait(false);
-        var reply = await EvaluateAsync("claim", RedisScripts.Claim, key,
-            [owner, fingerprint, Milliseconds(lease), Milliseconds(retention)], cancellationToken).ConfigureAwait(false);
+        var leaseMs = Milliseconds(lease);
+        var reply = await EvaluateAsync(Claim, key,
+            [owner, fingerprint, leaseMs, Math.Max(Milliseconds(retention), 2 * leaseMs)], cancellationToken).ConfigureAwait(false);
+
+        // A plain claim (no previous epoch) answers its epoch alone: no reply table for the server to build.
+        if (reply.Resp2Type == ResultType.Integer)
+            return new ClaimResult(ClaimOutcome.Claimed, (long)reply);
 
         var parts = (RedisResult[])reply!;
         var outcome = (ClaimOutcome)(int)parts[0];
@@ -71,20 +83,20 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
     }
 
     public async ValueTask<bool> RenewAsync(string key, string owner, long epoch, TimeSpan lease, CancellationToken cancellationToken) =>
-        (long)(await EvaluateAsync("renew", RedisScripts.Renew, key, [owner, epoch, Milliseconds(lease)], cancellationToken).ConfigureAwait(false)) == 1;
+        (long)(await EvaluateAsync(Renew, key, [owner, epoch, Milliseconds(lease)], cancellationToken).ConfigureAwait(false)) == 1;
 
     public async ValueTask<bool> CompleteAsync(string key, string owner, long epoch, ReadOnlyMemory<byte> result, TimeSpan retention, CancellationToken cancellationToken) =>
-        (long)(await EvaluateAsync("complete", RedisScripts.Complete, key,
+        (long)(await EvaluateAsync(Complete, key,
             [owner, epoch, result, Milliseconds(retention), _channelValue], cancellationToken).ConfigureAwait(false)) == 1;
 
     public async ValueTask<bool> ReleaseAsync(string key, string owner, long epoch, CancellationToken cancellationToken) =>
-        (long)(await EvaluateAsync("release", RedisScripts.Release, key, [owner, epoch, _channelValue], cancellationToken).ConfigureAwait(false)) == 1;
+        (long)(await EvaluateAsync(Release, key, [owner, epoch, _channelValue], cancellationToken).ConfigureAwait(false)) == 1;
 
     public KeyWatch Watch(string key) => _watches.Register(key);
 
     public async ValueTask<DedupRecord> InspectAsync(string key, CancellationToken cancellationToken)
     {
-        var parts = (RedisResult[])(await EvaluateAsync("inspect", RedisScripts.Inspect, key, [], cancellationToken, OperatorAdvice).ConfigureAwait(false))!;
+        var parts = (RedisResult[])(await EvaluateAsync(Inspect, key, [], cancellationToken, OperatorAdvice).ConfigureAwait(false))!;
         var now = (long)parts[9];
         var state = RedisScripts.StateOf((string?)parts[0]);
         var record = new DedupRecord(key, state) { ReadAt = DateTimeOffset.FromUnixTimeMilliseconds(now) };
@@ -107,7 +119,7 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
 
     public async ValueTask<DedupForgetResult> ForgetAsync(string key, bool force, TimeSpan retention, CancellationToken cancellationToken)
     {
-        var parts = (RedisResult[])(await EvaluateAsync("forget", RedisScripts.Forget, key,
+        var parts = (RedisResult[])(await EvaluateAsync(Forget, key,
             [force ? 1 : 0, Milliseconds(retention), _channelValue], cancellationToken, OperatorAdvice).ConfigureAwait(false))!;
         var epoch = (long)parts[1];
         return (long)parts[0] switch
@@ -120,7 +132,7 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
     }
 
     public Task<RecordSample> SampleAsync(int keysPerServer, TimeSpan window, CancellationToken cancellationToken) =>
-        new RedisRecordSampler(_connection, Database.Database, _keyPrefix).SampleAsync(keysPerServer, window, cancellationToken);
+        new RedisRecordSampler(_connection, _database.Database, _keyPrefix).SampleAsync(keysPerServer, window, cancellationToken);
 
     /// <summary>
     /// Lets go of the connection: disposes it when the store owns it; otherwise detaches this store's handlers, so a
@@ -151,24 +163,34 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
         }
     }
 
-    async Task<RedisResult> EvaluateAsync(string operation, string script, string key, RedisValue[] values, CancellationToken cancellationToken, string advice = RetriedAdvice)
+    async Task<RedisResult> EvaluateAsync(RedisScript script, string key, RedisValue[] values, CancellationToken cancellationToken, string advice = RetriedAdvice)
     {
         var started = Stopwatch.GetTimestamp();
+        RedisKey[] keys = [key];
         try
         {
-            // The string overload sends EVALSHA and falls back to EVAL on NOSCRIPT (survives SCRIPT FLUSH / restarts).
-            return await Database.ScriptEvaluateAsync(script, [key], values).WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                // WaitAsync returns the call's own task when the token cannot be cancelled.
+                return await _database.ScriptEvaluateAsync(script.Hash, keys, values).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (RedisServerException exception) when (exception.Kind == RedisErrorKind.NoScript)
+            {
+                // SCRIPT FLUSH, a restart or a failover emptied the server's script cache, and nothing ran: the text
+                // overload loads the script again (SCRIPT LOAD, then EVALSHA; EVAL where SCRIPT is renamed away).
+                return await _database.ScriptEvaluateAsync(script.Text, keys, values).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception exception) when (IsStoreFailure(exception))
         {
-            _metrics.StoreError(operation);
+            _metrics.StoreError(script.Operation);
             throw new DedupStoreUnavailableException(
-                $"Redis did not complete the dedup {operation} of '{key}': {exception.Message}. {advice}",
+                $"Redis did not complete the dedup {script.Operation} of '{key}': {exception.Message}. {advice}",
                 exception);
         }
         finally
         {
-            _metrics.StoreDuration(operation, Stopwatch.GetElapsedTime(started));
+            _metrics.StoreDuration(script.Operation, Stopwatch.GetElapsedTime(started));
         }
     }
 
