@@ -60,7 +60,11 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     /// <summary>Cancelled when the lease is lost.</summary>
     public CancellationToken Lost => _lost.Token;
 
-    public bool IsLost => _lost.IsCancellationRequested;
+    /// <summary>
+    /// True once the loss is decided, which can be a moment before <see cref="Lost"/> is cancelled. Read after
+    /// <see cref="StopAsync"/> it is final: a loss is decided before the stop or never by this monitor.
+    /// </summary>
+    public bool IsLost => Volatile.Read(ref _lostSignalled) == 1;
 
     /// <summary>The local lease deadline (a <see cref="TimeProvider"/> timestamp): nobody can take the key over before it.</summary>
     public long LeaseDeadline => Volatile.Read(ref _leaseDeadline);
@@ -137,9 +141,7 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         var now = _time.GetTimestamp();
         if (now >= _runDeadline)
         {
-            if (!_lost.IsCancellationRequested)
-                DedupLog.MaxRunTimeExceeded(_logger, _key, _epoch, _maxRunTime);
-            MarkLost();
+            MarkLost(maxRunTime: true);
         }
         else if (now >= Volatile.Read(ref _leaseDeadline))
         {
@@ -203,22 +205,37 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     // Once the loop runs, the timer fires at the earlier of the lease deadline and the end of MaxRunTime.
     void ArmDeadline() => ArmAt(Math.Min(Volatile.Read(ref _leaseDeadline), _runDeadline));
 
+    // Under the lock, as the stop's disarming is: the timer is never re-armed after a stop.
     void ArmAt(long due)
     {
-        if (Volatile.Read(ref _stopped) == 1 || _lost.IsCancellationRequested)
-            return;
-        var now = _time.GetTimestamp();
-        _timer.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        lock (_gate)
+        {
+            if (Volatile.Read(ref _stopped) == 1 || Volatile.Read(ref _lostSignalled) == 1)
+                return;
+            var now = _time.GetTimestamp();
+            _timer.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        }
     }
 
-    void MarkLost()
+    /// <summary>
+    /// Decides the loss under the lock the stop takes, so a claim is either stopped first (its completion or release
+    /// decides, fenced) or lost first (the stop then finds <see cref="IsLost"/> and nothing is recorded), never both;
+    /// then logs and cancels outside it, since cancelling runs the work's callbacks.
+    /// </summary>
+    void MarkLost(bool maxRunTime = false)
     {
-        if (Interlocked.Exchange(ref _lostSignalled, 1) == 1)
-            return;
-        DedupLog.LeaseLost(_logger, _key, _epoch);
         CancellationTokenSource? stop;
         lock (_gate)
-            stop = _stop; // a loop not yet started never will (the timer checks the flag set above under this lock)
+        {
+            if (Volatile.Read(ref _stopped) == 1 || Volatile.Read(ref _lostSignalled) == 1)
+                return;
+            Volatile.Write(ref _lostSignalled, 1);
+            stop = _stop; // a loop not yet started never will: the timer checks the flag under this lock
+        }
+
+        if (maxRunTime)
+            DedupLog.MaxRunTimeExceeded(_logger, _key, _epoch, _maxRunTime);
+        DedupLog.LeaseLost(_logger, _key, _epoch);
         stop?.Cancel(); // nothing renews a lost claim
         _lost.Cancel();
     }

@@ -310,7 +310,7 @@ public sealed class LeaseMonitorRedTeam5Tests : IAsyncLifetime
         await claim.DisposeAsync();
     }
 
-    // FINDING: the deadline timer decides the lease is lost (MarkLost has set its flag and is logging event 5) but the
+    // FINDING (fixed: LeaseMonitor decides a loss under the lock its stop takes, and IsLost reads that decision): the deadline timer decides the lease is lost (MarkLost has set its flag and is logging event 5) but the
     // LeaseLost token is cancelled only at the end of MarkLost, and ActiveClaim.CompleteAsync checks only that token
     // (IsLost => _lost.IsCancellationRequested). A completion that starts in that window stops the monitor (StopAsync
     // does not look at the loss flag), finds IsLost false and WRITES the completion; the token is cancelled afterwards.
@@ -343,7 +343,7 @@ public sealed class LeaseMonitorRedTeam5Tests : IAsyncLifetime
             $"completed={completed}, LeaseLost cancelled={claim.Claim.LeaseLost.IsCancellationRequested}, record now answers {record.Outcome}");
     }
 
-    // FINDING: the same window at MaxRunTime: OnTimer has passed its "stopped" check and logs event 30 before MarkLost.
+    // FINDING (fixed: LeaseMonitor decides a loss under the lock its stop takes, and IsLost reads that decision): the same window at MaxRunTime: OnTimer has passed its "stopped" check and logs event 30 before MarkLost.
     // A completion in that window stops the monitor and records the result; then MarkLost logs "lease lost" (event 5) and
     // cancels LeaseLost for a claim whose completion already succeeded. The deadline branch of OnTimer runs outside the
     // lock and never re-checks _stopped, and the stop never looks at the pending loss.
