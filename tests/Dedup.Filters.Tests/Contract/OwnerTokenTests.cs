@@ -3,9 +3,24 @@ using Dedup.Protocol;
 
 namespace Dedup.Filters.Tests.Contract;
 
-/// <summary>Owner tokens fence every write with the epoch; two claims in flight must never share one.</summary>
+/// <summary>
+/// Owner tokens fence every write with the epoch; two claims in flight must never share one. Keys are built in place:
+/// they must stay byte for byte what earlier versions wrote, or records already in Redis would be missed.
+/// </summary>
 public sealed class OwnerTokenTests
 {
+    [Theory]
+    [InlineData("dedup:", "e73oPwRqcDs")]
+    [InlineData("", "x")]
+    [InlineData("tenant-42:dedup:", "AAAAAAAAAAA")]
+    public void ForMessageId_IsPrefixBraceScopeColonBase64UrlIdBrace(string prefix, string scope)
+    {
+        var id = Guid.NewGuid();
+        var expected = prefix + "{" + scope + ":" + System.Buffers.Text.Base64Url.EncodeToString(id.ToByteArray()) + "}";
+
+        Assert.Equal(expected, DedupKey.ForMessageId(prefix, scope, id));
+    }
+
     [Fact]
     public void NewOwnerToken_IsSixteenBase64UrlCharacters_AndNeverRepeatsAcrossThreads()
     {
