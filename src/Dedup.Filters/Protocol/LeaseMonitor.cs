@@ -33,12 +33,11 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     readonly CancellationTokenSource _lost = new();
     readonly ITimer _timer;
     readonly Lock _gate = new(); // orders the loop's start against a stop
-    CancellationTokenSource? _stop; // created with the loop
+    CancellationTokenSource? _stop; // under _gate: created when the renewal loop starts, so set once the timer watches the deadline
     Task _renewals = Task.CompletedTask;
     long _leaseDeadline; // local, conservative: the start of the last successful claim/renew call + lease
     int _lostSignalled;
     int _stopped; // 1 once stopped: the deadline no longer matters
-    bool _looping; // under _gate: the renewal loop started, and the timer watches the deadline
 
     public LeaseMonitor(IDedupStore store, DedupOptions options, TimeProvider time, ILogger logger, string key, string owner, long epoch, long claimStarted)
     {
@@ -86,18 +85,20 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     public Task StopAsync()
     {
         Task renewals;
+        CancellationTokenSource stop;
         lock (_gate)
         {
             Volatile.Write(ref _stopped, 1);
             _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            if (!_looping)
+            if (_stop is null)
                 return Task.CompletedTask; // completed before its first renewal: nothing else to stop
+            stop = _stop;
             renewals = _renewals;
         }
 
         // The loop's wait ends here, on this thread, without a thrown cancellation.
-        if (!_stop!.IsCancellationRequested)
-            _stop.Cancel();
+        if (!stop.IsCancellationRequested)
+            stop.Cancel();
         return renewals;
     }
 
@@ -124,13 +125,12 @@ internal sealed class LeaseMonitor : IAsyncDisposable
 
         lock (_gate)
         {
-            if (Volatile.Read(ref _stopped) == 1 || Volatile.Read(ref _lostSignalled) == 1)
+            if (Finished)
                 return;
-            if (!_looping)
+            if (_stop is null)
             {
                 // The first renewal is due: the loop takes over renewing (it starts on the pool, outside this lock, and
                 // a stop from now on waits for it), and the timer watches the deadline.
-                _looping = true;
                 _stop = new CancellationTokenSource();
                 _renewals = RenewLoopAsync(_stop.Token);
                 ArmDeadline();
@@ -210,7 +210,7 @@ internal sealed class LeaseMonitor : IAsyncDisposable
     {
         lock (_gate)
         {
-            if (Volatile.Read(ref _stopped) == 1 || Volatile.Read(ref _lostSignalled) == 1)
+            if (Finished)
                 return;
             var now = _time.GetTimestamp();
             _timer.Change(due > now ? _time.GetElapsedTime(now, due) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
@@ -227,7 +227,7 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         CancellationTokenSource? stop;
         lock (_gate)
         {
-            if (Volatile.Read(ref _stopped) == 1 || Volatile.Read(ref _lostSignalled) == 1)
+            if (Finished)
                 return;
             Volatile.Write(ref _lostSignalled, 1);
             stop = _stop; // a loop not yet started never will: the timer checks the flag under this lock
@@ -239,6 +239,9 @@ internal sealed class LeaseMonitor : IAsyncDisposable
         stop?.Cancel(); // nothing renews a lost claim
         _lost.Cancel();
     }
+
+    // Stopped, or the loss decided: nothing more to arm, start or signal.
+    bool Finished => Volatile.Read(ref _stopped) == 1 || Volatile.Read(ref _lostSignalled) == 1;
 
     long ToTicks(TimeSpan value) => (long)(value.TotalSeconds * _time.TimestampFrequency);
 }
