@@ -12,6 +12,18 @@ namespace Dedup.Stores;
 /// The claim protocol on Redis: every transition is one Lua script (<see cref="RedisScripts"/>); the operator's inspect and
 /// forget are scripts too, and its stats a <c>SCAN</c> of every master (<see cref="RedisRecordSampler"/>).
 /// </summary>
+/// <summary>How the store batches overlapping calls of one transition (<see cref="RedisScriptBatcher"/>).</summary>
+/// <param name="MaxKeys">The most keys in one script call; 1 sends every call alone.</param>
+/// <param name="MaxInFlight">Calls of one transition on their way at once before further calls wait to be batched.</param>
+/// <param name="EvenAlone">Sends a call with nothing to batch it with through the many-key script too (the contract
+/// suite runs every transition through it this way).</param>
+internal sealed record RedisBatching(int MaxKeys, int MaxInFlight, bool EvenAlone = false)
+{
+    public static RedisBatching Default { get; } = new(64, 1);
+
+    public static RedisBatching Off { get; } = new(1, 1);
+}
+
 internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDisposable
 {
     const string RetriedAdvice = "The message is not acknowledged and will be retried; check that Redis is reachable and accepts writes (the reason above names what it refused for: maxmemory, persistence, replicas, a failover, credentials).";
@@ -36,9 +48,12 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
     readonly Lock _subscribeLock = new();
     readonly EventHandler<ConnectionFailedEventArgs> _onRestored;
     readonly Action<RedisChannel, RedisValue> _onNotification;
+    readonly RedisScriptBatcher _claims;
+    readonly RedisScriptBatcher _completions;
     Task? _subscription;
 
-    public RedisDedupStore(IConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, DedupMetrics metrics, ILogger logger)
+    public RedisDedupStore(IConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, DedupMetrics metrics, ILogger logger,
+        RedisBatching? batching = null)
     {
         _connection = connection;
         _database = connection.GetDatabase();
@@ -56,6 +71,12 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
                 _watches.Fire(message!);
         };
         _connection.ConnectionRestored += _onRestored;
+
+        // The two transitions of every message go out in batches while calls overlap; renew, release and the operator's
+        // calls are rare and go alone.
+        batching ??= RedisBatching.Default;
+        _claims = new RedisScriptBatcher(Claim, 4, connection, SendAsync, batching);
+        _completions = new RedisScriptBatcher(Complete, 5, connection, SendAsync, batching);
     }
 
     public async ValueTask<ClaimResult> ClaimAsync(string key, string owner, string fingerprint, TimeSpan lease, TimeSpan retention, CancellationToken cancellationToken)
@@ -64,7 +85,7 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
         await EnsureSubscribedAsync().ConfigureAwait(false);
         var leaseMs = Milliseconds(lease);
         var reply = await EvaluateAsync(Claim, key,
-            [owner, fingerprint, leaseMs, Math.Max(Milliseconds(retention), 2 * leaseMs)], cancellationToken).ConfigureAwait(false);
+            [owner, fingerprint, leaseMs, Math.Max(Milliseconds(retention), 2 * leaseMs)], cancellationToken, batcher: _claims).ConfigureAwait(false);
 
         // A plain claim (no previous epoch) answers its epoch alone: no reply table for the server to build.
         if (reply.Resp2Type == ResultType.Integer)
@@ -87,7 +108,7 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
 
     public async ValueTask<bool> CompleteAsync(string key, string owner, long epoch, ReadOnlyMemory<byte> result, TimeSpan retention, CancellationToken cancellationToken) =>
         (long)(await EvaluateAsync(Complete, key,
-            [owner, epoch, result, Milliseconds(retention), _channelValue], cancellationToken).ConfigureAwait(false)) == 1;
+            [owner, epoch, result, Milliseconds(retention), _channelValue], cancellationToken, batcher: _completions).ConfigureAwait(false)) == 1;
 
     public async ValueTask<bool> ReleaseAsync(string key, string owner, long epoch, CancellationToken cancellationToken) =>
         (long)(await EvaluateAsync(Release, key, [owner, epoch, _channelValue], cancellationToken).ConfigureAwait(false)) == 1;
@@ -163,23 +184,16 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
         }
     }
 
-    async Task<RedisResult> EvaluateAsync(RedisScript script, string key, RedisValue[] values, CancellationToken cancellationToken, string advice = RetriedAdvice)
+    async Task<RedisResult> EvaluateAsync(RedisScript script, string key, RedisValue[] values, CancellationToken cancellationToken,
+        string advice = RetriedAdvice, RedisScriptBatcher? batcher = null)
     {
         var started = Stopwatch.GetTimestamp();
-        RedisKey[] keys = [key];
         try
         {
-            try
-            {
-                // WaitAsync returns the call's own task when the token cannot be cancelled.
-                return await _database.ScriptEvaluateAsync(script.Hash, keys, values).WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (RedisServerException exception) when (exception.Kind == RedisErrorKind.NoScript)
-            {
-                // SCRIPT FLUSH, a restart or a failover emptied the server's script cache, and nothing ran: the text
-                // overload loads the script again (SCRIPT LOAD, then EVALSHA; EVAL where SCRIPT is renamed away).
-                return await _database.ScriptEvaluateAsync(script.Text, keys, values).WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
+            var call = batcher is null ? SendAsync(script, [key], values) : batcher.EvaluateAsync(key, values);
+
+            // WaitAsync returns the call's own task when the token cannot be cancelled.
+            return await call.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (IsStoreFailure(exception))
         {
@@ -191,6 +205,27 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
         finally
         {
             _metrics.StoreDuration(script.Operation, Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    /// <summary>Sends a script by its SHA-1; when the server no longer has it (NOSCRIPT), by its text.</summary>
+    Task<RedisResult> SendAsync(RedisScript script, RedisKey[] keys, RedisValue[] values)
+    {
+        var call = _database.ScriptEvaluateAsync(script.Hash, keys, values);
+        return call.IsCompletedSuccessfully ? call : ReloadingAsync(call);
+
+        async Task<RedisResult> ReloadingAsync(Task<RedisResult> pending)
+        {
+            try
+            {
+                return await pending.ConfigureAwait(false);
+            }
+            catch (RedisServerException exception) when (exception.Kind == RedisErrorKind.NoScript)
+            {
+                // SCRIPT FLUSH, a restart or a failover emptied the server's script cache, and nothing ran: the text
+                // overload loads the script again (SCRIPT LOAD, then EVALSHA; EVAL where SCRIPT is renamed away).
+                return await _database.ScriptEvaluateAsync(script.Text, keys, values).ConfigureAwait(false);
+            }
         }
     }
 

@@ -31,4 +31,53 @@ internal sealed class RedisScript
 
     /// <summary>The 20 bytes of the text's SHA-1, as EVALSHA takes them.</summary>
     public byte[] Hash { get; }
+
+    /// <summary>
+    /// This script for many keys in one call (<see cref="RedisScriptBatcher"/>): KEYS are the keys, ARGV holds
+    /// <paramref name="valuesPerKey"/> values for each key in turn, and the reply has one element per key, which is the
+    /// reply this script gives that key alone, or the error it raised as a bulk string. Only for scripts that never reply
+    /// a bare string (claim and complete reply a number or a table): a string element is then always an error.
+    /// </summary>
+    /// <remarks>
+    /// The text runs unchanged inside a function whose parameters are named <c>KEYS</c> and <c>ARGV</c>, so each key sees
+    /// exactly the script it would see alone; the flags line stays the first line. Each key runs under <c>pcall</c>:
+    /// Redis runs a script's commands without rolling any back, so a key whose command fails must fail alone, with its
+    /// error, while the keys before it keep what they wrote and the keys after it still run. Redis 7.0 hands
+    /// <c>pcall</c> a command's error as its text (OOM, WRONGTYPE, ...), later versions as a table with an <c>err</c>
+    /// field; an error of the script itself starts "user_script:" and is reported with "ERR " in front, as Redis reports
+    /// it for a script called alone. The error goes back as a string, not as an error reply inside the array:
+    /// StackExchange.Redis refuses a whole array that holds one ("Unexpected response to EVAL") and fails every key in it.
+    /// </remarks>
+    public RedisScript ForManyKeys(int valuesPerKey)
+    {
+        var body = Text;
+        var flags = "";
+        if (body.StartsWith("#!", StringComparison.Ordinal))
+        {
+            var end = body.IndexOf('\n', StringComparison.Ordinal);
+            flags = body[..(end + 1)];
+            body = body[(end + 1)..];
+        }
+
+        var text = $$"""
+            {{flags}}local function one(KEYS, ARGV)
+            {{body}}
+            end
+            local out, n = {}, {{valuesPerKey}}
+            for i = 1, #KEYS do
+              local args = {}
+              for j = 1, n do args[j] = ARGV[(i - 1) * n + j] end
+              local ok, reply = pcall(one, {KEYS[i]}, args)
+              if ok then
+                out[i] = reply
+              else
+                local message = type(reply) == 'table' and tostring(reply.err) or tostring(reply)
+                if string.sub(message, 1, 12) == 'user_script:' then message = 'ERR ' .. message end
+                out[i] = message
+              end
+            end
+            return out
+            """;
+        return new RedisScript(Operation, text);
+    }
 }
