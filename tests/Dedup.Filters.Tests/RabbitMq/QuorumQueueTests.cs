@@ -11,7 +11,7 @@ namespace Dedup.Filters.Tests.RabbitMq;
 /// </summary>
 [Trait("Needs", "RabbitMQ")]
 [Trait("Needs", "Redis")]
-[Collection(RabbitMqOutageCollection.Name)]
+[Collection(RabbitMqRequestOutageCollection.Name)]
 public sealed class QuorumQueueTests(RabbitMqFixture rabbit, ITestOutputHelper output)
 {
     const int DeliveryLimit = 3;

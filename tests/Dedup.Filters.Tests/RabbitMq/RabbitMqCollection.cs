@@ -27,6 +27,18 @@ public sealed class RabbitMqOutageCollection : ICollectionFixture<RabbitMqFixtur
     public const string Name = "rabbitmq outages";
 }
 
+/// <summary>
+/// More of the same (requests and quorum queues during outages), on a third RabbitMQ node: the outage tests wait far more
+/// than they compute, and in one collection they were the longest path through the suite (about 4 minutes).
+/// </summary>
+[Trait("Needs", "RabbitMQ")]
+[Trait("Needs", "Redis")]
+[CollectionDefinition(Name)]
+public sealed class RabbitMqRequestOutageCollection : ICollectionFixture<RabbitMqFixture>, ICollectionFixture<RedisFixture>
+{
+    public const string Name = "rabbitmq outages, requests and quorum queues";
+}
+
 /// <summary>A MassTransit bus on the real RabbitMQ with the dedup filter on the real Redis, one queue per test.</summary>
 public sealed class RabbitBus : IAsyncDisposable
 {

@@ -7,7 +7,7 @@ namespace Dedup.Filters.Tests.RabbitMq;
 /// <summary>A message whose dedup step keeps failing is returned with a growing delay, not in a hot loop (issue 9, item 12).</summary>
 [Trait("Needs", "RabbitMQ")]
 [Trait("Needs", "Redis")]
-[Collection(RabbitMqOutageCollection.Name)]
+[Collection(RabbitMqRequestOutageCollection.Name)]
 public sealed class RedeliveryBackoffTests(RabbitMqFixture rabbit, ITestOutputHelper output)
 {
     /// <param name="failure">

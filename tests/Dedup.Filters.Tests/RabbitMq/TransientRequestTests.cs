@@ -14,7 +14,7 @@ namespace Dedup.Filters.Tests.RabbitMq;
 /// </summary>
 [Trait("Needs", "RabbitMQ")]
 [Trait("Needs", "Redis")]
-[Collection(RabbitMqOutageCollection.Name)]
+[Collection(RabbitMqRequestOutageCollection.Name)]
 public sealed class TransientRequestTests(RabbitMqFixture rabbit, ITestOutputHelper output)
 {
     const int Iterations = 3; // one per outage length (2, 2.5 and 3 s)
