@@ -59,14 +59,20 @@ public sealed class VariantBus : IAsyncDisposable
     {
         var services = new ServiceCollection();
         services.AddSingleton(recorder);
-        if (variant == "dedup")
+        if (variant is "dedup" or "dedup-memory")
         {
             services.AddDedup(o =>
             {
                 o.KeyPrefix = "bench:";
                 o.InFlightWait = TimeSpan.FromSeconds(60);
             });
-            services.AddDedupRedisStore(_ => redis);
+
+            // dedup-memory (soak only): the same filter on the in-memory store, which separates dedup's own cost
+            // from the Redis client's and the server's.
+            if (variant == "dedup")
+                services.AddDedupRedisStore(_ => redis);
+            else
+                services.AddDedupInMemoryStore();
         }
 
         services.AddMassTransit(x =>
@@ -78,7 +84,7 @@ public sealed class VariantBus : IAsyncDisposable
             void Endpoint(IReceiveEndpointConfigurator e, IBusRegistrationContext context)
             {
                 e.ConcurrentMessageLimit = prefetch;
-                if (variant == "dedup")
+                if (variant is "dedup" or "dedup-memory")
                     e.UseDedup(context);
                 e.ConfigureConsumer<BenchConsumer>(context, c =>
                 {
