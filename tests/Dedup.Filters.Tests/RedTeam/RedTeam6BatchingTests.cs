@@ -16,8 +16,8 @@ namespace Dedup.Filters.Tests.RedTeam;
 
 /// <summary>
 /// Red team 6: the Redis group commit (issue 12, <see cref="RedisScriptBatcher"/>) against real Redis failure modes.
-/// Tests whose name ends in _FINDING fail against the code they were written for (commit b8825fd); the others are probes
-/// that held and guard a real risk.
+/// The two tests with a "Finding" trait failed against the code they were written for (commit b8825fd) and pass since
+/// the fix that followed; the others are probes that held and guard a real risk.
 /// </summary>
 [Trait("Needs", "Redis")]
 [Trait("RedTeam", "6")]
@@ -54,7 +54,8 @@ public sealed class RedTeam6BatchingTests(RedisFixture redis)
         return Stopwatch.GetElapsedTime(started);
     }
 
-    // RedTeam6_RedisFrozen_EveryClaimFailsClosedWithinAboutOneTimeout_FINDING
+    // Finding 1 (fixed: a full batch no longer waits for the call on its way, and the calls queued behind a call that
+    // timed out or found Redis unreachable fail with it, unsent).
     //
     // A hung Redis (SIGSTOP, a frozen VM, a network that drops without RST) is where "fail closed" must be prompt: each
     // claim should fail after the client's timeout and the message go back to the broker. With the batcher, while one call
@@ -67,7 +68,7 @@ public sealed class RedTeam6BatchingTests(RedisFixture redis)
     // queue by time, not only by the one call in flight.
     [Fact]
     [Trait("Finding", "RedTeam6_RedisFrozen_EveryClaimFailsClosedWithinAboutOneTimeout_FINDING")]
-    public Task RedTeam6_RedisFrozen_EveryClaimFailsClosedWithinAboutOneTimeout_FINDING() =>
+    public Task RedTeam6_RedisFrozen_EveryClaimFailsClosedWithinAboutOneTimeout() =>
         FrozenRedisWorstFailureAsync(RedisBatching.Default);
 
     // The control for the finding above: the same burst on the same frozen server, every call sent alone, fails closed
@@ -303,7 +304,7 @@ public sealed class RedTeam6ClusterBatchingTests(RedisClusterFixture fixture) : 
 
     static string NewKey() => DedupKey.ForMessageId("rt6c:", DedupKey.Scope("redteam6"), Guid.NewGuid());
 
-    // RedTeam6_BatchRefusedForSlots_OneKeyFailing_FailsAlone_FINDING
+    // Finding 2 (fixed: the key-by-key fallback gives each key its own reply or failure).
     //
     // The batcher promises that a key whose command fails fails alone and the keys sent with it stand. On the path
     // "a batch refused for its slots is sent again key by key" (the client learnt of the cluster after the batch was
@@ -317,7 +318,7 @@ public sealed class RedTeam6ClusterBatchingTests(RedisClusterFixture fixture) : 
     // (replies[i] = the key's exception), exactly as the pcall does inside a batch.
     [Fact]
     [Trait("Finding", "RedTeam6_BatchRefusedForSlots_OneKeyFailing_FailsAlone_FINDING")]
-    public async Task RedTeam6_BatchRefusedForSlots_OneKeyFailing_FailsAlone_FINDING()
+    public async Task RedTeam6_BatchRefusedForSlots_OneKeyFailing_FailsAlone()
     {
         var database = _cluster.GetDatabase();
         var batcher = new RedisScriptBatcher(new RedisScript("claim", RedisScripts.Claim), 4, NoSlotsYet.Wrap(_cluster),
