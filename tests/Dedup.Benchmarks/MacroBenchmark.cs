@@ -166,7 +166,7 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
             P90Ms = Stats.Percentile(latencies, 0.90),
             P99Ms = Stats.Percentile(latencies, 0.99),
             RedisCommandsPerMessage = PerMessage(commands, messages),
-            RedisRoundTripsPerMessage = PerMessage(bus.Variant == "dedup" ? scriptCalls : commands, messages),
+            RedisRoundTripsPerMessage = PerMessage(bus.Variant.StartsWith("dedup", StringComparison.Ordinal) ? scriptCalls : commands, messages),
             WorkerCpuUsPerMessage = PerMessage((end.ProcessCpu - start.ProcessCpu).TotalMicroseconds, messages),
             AllocatedBytesPerMessage = PerMessage(end.Allocated - start.Allocated, messages),
             RedisCpuUsPerMessage = PerMessage((end.Redis.CpuSeconds - start.Redis.CpuSeconds) * 1e6, messages),

@@ -1,6 +1,11 @@
+using Dedup.Diagnostics;
+using Dedup.Protocol;
+using Dedup.Stores;
 using Dedup.Testing;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace Dedup.Benchmarks;
@@ -59,7 +64,7 @@ public sealed class VariantBus : IAsyncDisposable
     {
         var services = new ServiceCollection();
         services.AddSingleton(recorder);
-        if (variant is "dedup" or "dedup-memory")
+        if (variant.StartsWith("dedup", StringComparison.Ordinal))
         {
             services.AddDedup(o =>
             {
@@ -67,12 +72,15 @@ public sealed class VariantBus : IAsyncDisposable
                 o.InFlightWait = TimeSpan.FromSeconds(60);
             });
 
-            // dedup-memory (soak only): the same filter on the in-memory store, which separates dedup's own cost
-            // from the Redis client's and the server's.
-            if (variant == "dedup")
-                services.AddDedupRedisStore(_ => redis);
-            else
+            // Soak only: dedup-memory, the same filter on the in-memory store, which separates dedup's own cost from
+            // the Redis client's and the server's; dedup-alone, the Redis store with every call sent alone (no batches).
+            if (variant == "dedup-memory")
                 services.AddDedupInMemoryStore();
+            else if (variant == "dedup-alone")
+                services.Replace(ServiceDescriptor.Singleton<IDedupStore>(sp => new RedisDedupStore(redis, ownsConnection: false, "bench:",
+                    sp.GetRequiredService<DedupMetrics>(), NullLogger.Instance, RedisBatching.Off)));
+            else
+                services.AddDedupRedisStore(_ => redis);
         }
 
         services.AddMassTransit(x =>
@@ -84,7 +92,7 @@ public sealed class VariantBus : IAsyncDisposable
             void Endpoint(IReceiveEndpointConfigurator e, IBusRegistrationContext context)
             {
                 e.ConcurrentMessageLimit = prefetch;
-                if (variant is "dedup" or "dedup-memory")
+                if (variant.StartsWith("dedup", StringComparison.Ordinal))
                     e.UseDedup(context);
                 e.ConfigureConsumer<BenchConsumer>(context, c =>
                 {
