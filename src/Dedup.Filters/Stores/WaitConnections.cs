@@ -74,7 +74,14 @@ internal sealed class WaitConnections : IAsyncDisposable
         foreach (var connection in all)
         {
             if (connection.IsCompletedSuccessfully)
+            {
                 await connection.Result.DisposeAsync().ConfigureAwait(false);
+                continue;
+            }
+
+            // Still opening: closed as soon as it opens, or it would live on, reconnecting, for the life of the process.
+            _ = connection.ContinueWith(static opened => opened.Result.Dispose(), CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         }
     }
 
