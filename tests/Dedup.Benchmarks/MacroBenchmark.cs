@@ -76,7 +76,7 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
         var m = await RunRowAsync(transport, prefetch, bus, Workload.Create(workload, new Random(41)), settings.RowWarmup, window, round: 1);
         Console.WriteLine(
             $"  soak: {m.MsgPerSec:0} msg/s  p50 {m.P50Ms:0.00} ms  p99 {m.P99Ms:0.00} ms  cpu/msg worker {m.WorkerCpuUsPerMessage:0.0} us  " +
-            $"redis {m.RedisCpuUsPerMessage:0.0} us  rt/msg {m.RedisRoundTripsPerMessage:0.00}  alloc/msg {m.AllocatedBytesPerMessage:0} B");
+            $"redis {m.RedisCpuUsPerMessage:0.0} us  rt/msg {m.RedisRoundTripsPerMessage:0.00}  alloc/msg {m.AllocatedBytesPerMessage:0} B  pool items/msg {m.PoolWorkItemsPerMessage:0.00}");
         return m;
     }
 
@@ -169,6 +169,7 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
             RedisRoundTripsPerMessage = PerMessage(bus.Variant.StartsWith("dedup", StringComparison.Ordinal) ? scriptCalls : commands, messages),
             WorkerCpuUsPerMessage = PerMessage((end.ProcessCpu - start.ProcessCpu).TotalMicroseconds, messages),
             AllocatedBytesPerMessage = PerMessage(end.Allocated - start.Allocated, messages),
+            PoolWorkItemsPerMessage = PerMessage(end.PoolWorkItems - start.PoolWorkItems, messages),
             RedisCpuUsPerMessage = PerMessage((end.Redis.CpuSeconds - start.Redis.CpuSeconds) * 1e6, messages),
             RedisBytesPerRecord = bus.Variant == "none" || records < BenchSettings.MinRecordsForBytes || memoryAfter <= memoryBefore
                 ? null
@@ -192,7 +193,8 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
         var cpu = Environment.CpuUsage.TotalTime;
         var compiled = JitInfo.GetCompiledMethodCount();
         var allocated = GC.GetTotalAllocatedBytes();
-        return new Reading(timestamp, deliveries, executions, cpu, compiled, allocated, await gauges.ReadAsync());
+        var workItems = ThreadPool.CompletedWorkItemCount;
+        return new Reading(timestamp, deliveries, executions, cpu, compiled, allocated, workItems, await gauges.ReadAsync());
     }
 
     /// <summary>
@@ -226,5 +228,5 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
 
     static double PerMessage(double total, int messages) => messages == 0 ? 0 : total / messages;
 
-    readonly record struct Reading(long Timestamp, int Deliveries, int Executions, TimeSpan ProcessCpu, long MethodsCompiled, long Allocated, RedisReading Redis);
+    readonly record struct Reading(long Timestamp, int Deliveries, int Executions, TimeSpan ProcessCpu, long MethodsCompiled, long Allocated, long PoolWorkItems, RedisReading Redis);
 }

@@ -34,6 +34,9 @@ public sealed record Measurement
     /// <summary>Bytes the benchmark process allocated (every thread) per message.</summary>
     public required double AllocatedBytesPerMessage { get; init; }
 
+    /// <summary>Thread-pool work items the benchmark process completed per message (<see cref="ThreadPool.CompletedWorkItemCount"/>).</summary>
+    public required double PoolWorkItemsPerMessage { get; init; }
+
     /// <summary>The Redis server's CPU per message.</summary>
     public required double RedisCpuUsPerMessage { get; init; }
 
