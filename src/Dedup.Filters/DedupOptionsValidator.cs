@@ -21,6 +21,8 @@ internal sealed class DedupOptionsValidator : IValidateOptions<DedupOptions>
             failures.Add($"Dedup:Retention must be longer than Dedup:Lease ({options.Lease}) and at most 365 days; it is {options.Retention}.");
         if (options.StoreRetries is < 0 or > 10)
             failures.Add($"Dedup:StoreRetries must be 0 to 10; it is {options.StoreRetries}.");
+        if (options.RedisBatchSize is < 1 or > 256)
+            failures.Add($"Dedup:RedisBatchSize must be 1 (every call alone) to 256; it is {options.RedisBatchSize}.");
         if (options.MaxReplyBytes is < 0 or > 16 * 1024 * 1024)
             failures.Add($"Dedup:MaxReplyBytes must be 0 to 16777216 (16 MiB); it is {options.MaxReplyBytes}.");
         if (!Enum.IsDefined(options.OnConflict))

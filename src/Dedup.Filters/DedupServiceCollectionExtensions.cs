@@ -103,7 +103,8 @@ public static class DedupServiceCollectionExtensions
             var metrics = sp.GetRequiredService<DedupMetrics>();
             var logger = (ILogger?)sp.GetService<ILogger<RedisDedupStore>>() ?? NullLogger.Instance;
             var multiplexer = connection(sp);
-            var store = new RedisDedupStore(multiplexer, ownsConnection, options.KeyPrefix, metrics, logger);
+            var store = new RedisDedupStore(multiplexer, ownsConnection, options.KeyPrefix, metrics, logger,
+                options.RedisBatchSize > 1 ? new RedisBatching(options.RedisBatchSize, 1) : RedisBatching.Off);
             if (options.Durability.Replicas == 0)
                 return store;
 

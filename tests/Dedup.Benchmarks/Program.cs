@@ -7,7 +7,7 @@ using Dedup.Testing;
 // dotnet run -c Release --project tests/Dedup.Benchmarks [-- --quick] [--no-rabbitmq] [--rounds N] [--seconds S] [--warmup S]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- scripts [--quick] [--seconds S] [--rounds N] [--callgrind]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- micro [BenchmarkDotNet args]
-// dotnet run -c Release --project tests/Dedup.Benchmarks -- soak [--transport inmemory|rabbitmq] [--variant none|dedup|dedup-memory|dedup-alone|seed] [--workload unique|dup30|burst] [--seconds S]
+// dotnet run -c Release --project tests/Dedup.Benchmarks -- soak [--transport inmemory|rabbitmq] [--variant none|dedup|dedup-memory|dedup-batched|seed] [--workload unique|dup30|burst] [--seconds S]
 if (args.Length > 0 && args[0] == "micro")
 {
     BenchmarkSwitcher.FromAssembly(typeof(HotPathBenchmarks).Assembly).Run(args[1..]);

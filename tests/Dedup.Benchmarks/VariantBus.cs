@@ -73,12 +73,12 @@ public sealed class VariantBus : IAsyncDisposable
             });
 
             // Soak only: dedup-memory, the same filter on the in-memory store, which separates dedup's own cost from
-            // the Redis client's and the server's; dedup-alone, the Redis store with every call sent alone (no batches).
+            // the Redis client's and the server's; dedup-batched, the Redis store with RedisBatchSize 64.
             if (variant == "dedup-memory")
                 services.AddDedupInMemoryStore();
-            else if (variant == "dedup-alone")
+            else if (variant == "dedup-batched")
                 services.Replace(ServiceDescriptor.Singleton<IDedupStore>(sp => new RedisDedupStore(redis, ownsConnection: false, "bench:",
-                    sp.GetRequiredService<DedupMetrics>(), NullLogger.Instance, RedisBatching.Off)));
+                    sp.GetRequiredService<DedupMetrics>(), NullLogger.Instance, RedisBatching.Default)));
             else
                 services.AddDedupRedisStore(_ => redis);
         }

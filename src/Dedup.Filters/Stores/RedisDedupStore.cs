@@ -19,8 +19,10 @@ namespace Dedup.Stores;
 /// suite runs every transition through it this way).</param>
 internal sealed record RedisBatching(int MaxKeys, int MaxInFlight, bool EvenAlone = false)
 {
+    /// <summary>Batches of up to 64 (the store's tests and benchmarks; <see cref="DedupOptions.RedisBatchSize"/> for users).</summary>
     public static RedisBatching Default { get; } = new(64, 1);
 
+    /// <summary>Every call alone: the default of <see cref="DedupOptions.RedisBatchSize"/>.</summary>
     public static RedisBatching Off { get; } = new(1, 1);
 }
 
@@ -72,9 +74,9 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
         };
         _connection.ConnectionRestored += _onRestored;
 
-        // The two transitions of every message go out in batches while calls overlap; renew, release and the operator's
-        // calls are rare and go alone.
-        batching ??= RedisBatching.Default;
+        // With batching on, the two transitions of every message go out in batches while calls overlap; renew, release
+        // and the operator's calls are rare and always go alone.
+        batching ??= RedisBatching.Off;
         _claims = new RedisScriptBatcher(Claim, 4, connection, SendAsync, batching);
         _completions = new RedisScriptBatcher(Complete, 5, connection, SendAsync, batching);
     }

@@ -40,7 +40,8 @@ internal sealed class RedisScript
     /// </summary>
     /// <remarks>
     /// The text runs unchanged inside a function whose parameters are named <c>KEYS</c> and <c>ARGV</c>, so each key sees
-    /// exactly the script it would see alone; the flags line stays the first line. Each key runs under <c>pcall</c>:
+    /// exactly the script it would see alone (the two tables are refilled for each key rather than made anew: the scripts
+    /// only read them); the flags line stays the first line. Each key runs under <c>pcall</c>:
     /// Redis runs a script's commands without rolling any back, so a key whose command fails must fail alone, with its
     /// error, while the keys before it keep what they wrote and the keys after it still run. Redis 7.0 hands
     /// <c>pcall</c> a command's error as its text (OOM, WRONGTYPE, ...), later versions as a table with an <c>err</c>
@@ -63,11 +64,11 @@ internal sealed class RedisScript
             {{flags}}local function one(KEYS, ARGV)
             {{body}}
             end
-            local out, n = {}, {{valuesPerKey}}
+            local out, n, key, args = {}, {{valuesPerKey}}, {}, {}
             for i = 1, #KEYS do
-              local args = {}
+              key[1] = KEYS[i]
               for j = 1, n do args[j] = ARGV[(i - 1) * n + j] end
-              local ok, reply = pcall(one, {KEYS[i]}, args)
+              local ok, reply = pcall(one, key, args)
               if ok then
                 out[i] = reply
               else

@@ -23,6 +23,7 @@ public sealed class OptionsValidationTests
     [InlineData("KeyPrefix", "Dedup:KeyPrefix must be 1 to 64 characters")]
     [InlineData("MaxReplyBytes", "Dedup:MaxReplyBytes must be 0 to 16777216")]
     [InlineData("StoreRetries", "Dedup:StoreRetries must be 0 to 10")]
+    [InlineData("RedisBatchSize", "Dedup:RedisBatchSize must be 1 (every call alone) to 256; it is 0.")]
     public async Task BadValue_FailsStartNamingTheOption(string option, string expected)
     {
         var exception = await StartWith(o =>
@@ -35,6 +36,7 @@ public sealed class OptionsValidationTests
                 case "KeyPrefix": o.KeyPrefix = "a{b}"; break;
                 case "MaxReplyBytes": o.MaxReplyBytes = -1; break;
                 case "StoreRetries": o.StoreRetries = 99; break;
+                case "RedisBatchSize": o.RedisBatchSize = 0; break;
             }
         });
 

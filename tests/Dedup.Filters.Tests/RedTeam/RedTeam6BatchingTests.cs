@@ -44,7 +44,7 @@ public sealed class RedTeam6BatchingTests(RedisFixture redis)
     }
 
     static RedisDedupStore Store(IConnectionMultiplexer connection, RedisBatching? batching = null) =>
-        new(connection, ownsConnection: false, "rt6:", new DedupMetrics(), NullLogger.Instance, batching);
+        new(connection, ownsConnection: false, "rt6:", new DedupMetrics(), NullLogger.Instance, batching ?? RedisBatching.Default);
 
     /// <summary>Awaits a call that must fail closed and returns how long after it was made it failed.</summary>
     static async Task<TimeSpan> FailsClosedAfterAsync(Func<Task> call)
@@ -356,7 +356,7 @@ public sealed class RedTeam6ClusterBatchingTests(RedisClusterFixture fixture) : 
     [Fact]
     public async Task RedTeam6_OnACluster_TheStoreSendsEveryCallAlone_AndEachKeyGetsItsOwnReply()
     {
-        var store = new RedisDedupStore(_cluster, ownsConnection: false, "rt6c:", new DedupMetrics(), NullLogger.Instance);
+        var store = new RedisDedupStore(_cluster, ownsConnection: false, "rt6c:", new DedupMetrics(), NullLogger.Instance, RedisBatching.Default);
         var keys = Enumerable.Range(0, 120).Select(_ => NewKey()).ToArray();
         var owners = keys.Select(_ => DedupKey.NewOwnerToken()).ToArray();
         var lease = TimeSpan.FromSeconds(30);
@@ -404,7 +404,7 @@ public class NoSlotsYet : DispatchProxy
     }
 }
 
-/// <summary>Red team 6 through MassTransit: many messages and their copies at once, the filter on the batching Redis store.</summary>
+/// <summary>Red team 6 through MassTransit: many messages and their copies at once, the filter on the Redis store with <see cref="DedupOptions.RedisBatchSize"/> on.</summary>
 [Trait("Needs", "Redis")]
 [Trait("RedTeam", "6")]
 [Collection("redis")]
@@ -424,7 +424,11 @@ public sealed class RedTeam6BusTests(RedisFixture redis) : BusTestBase, IDisposa
     [Fact]
     public async Task RedTeam6_ManyMessagesAndTheirCopiesAtOnce_EachRunsOnce()
     {
-        await using var bus = await StartAsync(o => o.InFlightWait = TimeSpan.FromSeconds(15));
+        await using var bus = await StartAsync(o =>
+        {
+            o.InFlightWait = TimeSpan.FromSeconds(15);
+            o.RedisBatchSize = 64;
+        });
         var payments = Enumerable.Range(0, 150).Select(_ => (Id: Guid.NewGuid(), Payment: new ChargePayment(Guid.NewGuid(), 1m))).ToArray();
         var before = await ScriptCallsAsync(redis.Server);
 

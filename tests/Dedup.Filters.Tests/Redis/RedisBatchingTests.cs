@@ -5,6 +5,7 @@ using Dedup.Filters.Tests.Contract;
 using Dedup.Protocol;
 using Dedup.Stores;
 using Dedup.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
@@ -32,7 +33,7 @@ public sealed class RedisBatchingTests(RedisFixture redis) : IDisposable
     [Fact]
     public async Task OverlappingClaimsAndCompletions_GoTogether_AndEachKeyGetsItsOwnReply()
     {
-        var store = RedisTestConnections.Store(_connection, "batching:");
+        var store = Batched(_connection);
         var keys = Enumerable.Range(0, 300).Select(_ => NewKey()).ToArray();
         var owners = keys.Select(_ => NewOwner()).ToArray();
         var calls = await ScriptCallsAsync(redis.Server);
@@ -61,7 +62,7 @@ public sealed class RedisBatchingTests(RedisFixture redis) : IDisposable
     [Fact]
     public async Task OverlappingClaimsOfOneKey_OneOwnerClaimsIt_TheOthersFindItBusy()
     {
-        var store = RedisTestConnections.Store(_connection, "batching:");
+        var store = Batched(_connection);
         var key = NewKey();
 
         var claims = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default).AsTask()));
@@ -167,6 +168,41 @@ public sealed class RedisBatchingTests(RedisFixture redis) : IDisposable
         foreach (var claim in claims)
             await Assert.ThrowsAsync<DedupStoreUnavailableException>(() => claim);
     }
+
+    [Fact]
+    public async Task ByDefault_EveryClaimGoesAlone_AndWithRedisBatchSizeTheyGoTogether()
+    {
+        foreach (var batchSize in new[] { 1, 64 })
+        {
+            var services = new ServiceCollection();
+            services.AddDedup(o =>
+            {
+                o.KeyPrefix = "batching:";
+                if (batchSize > 1)
+                    o.RedisBatchSize = batchSize;
+            });
+            services.AddDedupRedisStore(_ => _connection);
+            await using var provider = services.BuildServiceProvider();
+            var store = provider.GetRequiredService<IDedupStore>();
+
+            // One claim first: the server may lack the script (another test flushed its cache), and a NOSCRIPT counts too.
+            await store.ClaimAsync(NewKey(), NewOwner(), "fp", Lease, Retention, default);
+            var calls = await ScriptCallsAsync(redis.Server);
+
+            var claims = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => store.ClaimAsync(NewKey(), NewOwner(), "fp", Lease, Retention, default).AsTask()));
+
+            Assert.All(claims, claim => Assert.Equal(ClaimOutcome.Claimed, claim.Outcome));
+            var sent = await ScriptCallsAsync(redis.Server) - calls;
+            if (batchSize == 1)
+                Assert.Equal(100, sent);
+            else
+                Assert.True(sent < 50, $"100 overlapping claims with RedisBatchSize {batchSize} were sent as {sent} script calls");
+        }
+    }
+
+    /// <summary>A store that batches overlapping calls (64 at most, one call in flight).</summary>
+    static RedisDedupStore Batched(IConnectionMultiplexer connection) =>
+        new(connection, ownsConnection: false, "batching:", new DedupMetrics(), NullLogger.Instance, RedisBatching.Default);
 
     /// <summary>A store that sends even a lone claim or completion through the many-key script.</summary>
     internal static RedisDedupStore BatchEveryCall(IConnectionMultiplexer connection) =>
