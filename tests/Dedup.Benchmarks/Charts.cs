@@ -12,7 +12,7 @@ public static class Charts
     const int Width = 1200;
     const int Height = 600;
 
-    static readonly Color[] VariantColors = [Color.FromHex("#7f7f7f"), Color.FromHex("#1f77b4"), Color.FromHex("#ff7f0e")];
+    static readonly Color[] VariantColors = [Color.FromHex("#7f7f7f"), Color.FromHex("#1f77b4"), Color.FromHex("#17becf"), Color.FromHex("#ff7f0e")];
     static readonly Color RedisColor = Color.FromHex("#d62728");
 
     /// <summary>Writes throughput.png, latency.png and cpu.png into <paramref name="folder"/>; returns their paths.</summary>
