@@ -80,9 +80,10 @@ public sealed class DedupOptions
     /// The Redis store only: the most claims (and, separately, completions) sent to Redis in one script call when they
     /// overlap (README, "Batching"). Each key still gets exactly the reply it would get alone, and a key whose command
     /// fails fails alone. It cuts script calls per message from 2 to between 0.1 and 0.3 under load; measured on one
-    /// machine with Redis on loopback its effect on throughput and CPU stayed within that machine's noise, and it lowered
-    /// the peak rate of an idle Redis, so it is off by default: consider it where round trips or calls cost more (Redis across a network, a provider billing per
-    /// command). Ignored in a Redis Cluster, where each key is in its own hash slot. Default 1 (every call alone); 1 to 256.
+    /// machine with Redis on loopback, its effect on throughput and CPU stayed within that machine's noise, and it
+    /// lowered the peak rate of an idle Redis, so it is off by default: consider it where round trips or calls cost
+    /// more (Redis across a network, a provider billing per command). Ignored in a Redis Cluster, where each key is in
+    /// its own hash slot. Default 1 (every call alone); 1 to 256.
     /// </summary>
     public int RedisBatchSize { get; set; } = 1;
 

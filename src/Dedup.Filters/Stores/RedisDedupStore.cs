@@ -50,8 +50,8 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
     readonly Lock _subscribeLock = new();
     readonly EventHandler<ConnectionFailedEventArgs> _onRestored;
     readonly Action<RedisChannel, RedisValue> _onNotification;
-    readonly RedisScriptBatcher _claims;
-    readonly RedisScriptBatcher _completions;
+    readonly RedisScriptBatcher? _claims;
+    readonly RedisScriptBatcher? _completions;
     Task? _subscription;
 
     public RedisDedupStore(IConnectionMultiplexer connection, bool ownsConnection, string keyPrefix, DedupMetrics metrics, ILogger logger,
@@ -75,10 +75,12 @@ internal sealed class RedisDedupStore : IDedupStore, IDedupRecordStore, IAsyncDi
         _connection.ConnectionRestored += _onRestored;
 
         // With batching on, the two transitions of every message go out in batches while calls overlap; renew, release
-        // and the operator's calls are rare and always go alone.
-        batching ??= RedisBatching.Off;
-        _claims = new RedisScriptBatcher(Claim, 4, connection, SendAsync, batching);
-        _completions = new RedisScriptBatcher(Complete, 5, connection, SendAsync, batching);
+        // and the operator's calls are rare and always go alone. Off (the default), every call goes alone.
+        if (batching is { MaxKeys: > 1 })
+        {
+            _claims = new RedisScriptBatcher(Claim, 4, connection, SendAsync, batching);
+            _completions = new RedisScriptBatcher(Complete, 5, connection, SendAsync, batching);
+        }
     }
 
     public async ValueTask<ClaimResult> ClaimAsync(string key, string owner, string fingerprint, TimeSpan lease, TimeSpan retention, CancellationToken cancellationToken)

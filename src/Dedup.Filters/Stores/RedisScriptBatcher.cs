@@ -44,7 +44,7 @@ internal sealed class RedisScriptBatcher
     /// <param name="valuesPerKey">How many values (ARGV) the script takes for its key.</param>
     /// <param name="connection">Asked for each key's hash slot: batching only where there are none.</param>
     /// <param name="evaluate">Sends a script (and its text again on NOSCRIPT); failures surface as thrown.</param>
-    /// <param name="batching">The most keys in one call, and how many calls may be on their way before calls wait.</param>
+    /// <param name="batching">The most keys in one call (above 1), and how many calls may be on their way before calls wait.</param>
     public RedisScriptBatcher(RedisScript script, int valuesPerKey, IConnectionMultiplexer connection,
         Func<RedisScript, RedisKey[], RedisValue[], Task<RedisResult>> evaluate, RedisBatching batching)
     {
@@ -61,7 +61,7 @@ internal sealed class RedisScriptBatcher
     /// <summary>Runs the script for <paramref name="key"/>, alone or with other keys; its reply is this key's own.</summary>
     public Task<RedisResult> EvaluateAsync(RedisKey key, RedisValue[] values)
     {
-        if (_maxKeys <= 1 || _connection.HashSlot(key) != -1)
+        if (_connection.HashSlot(key) != -1)
             return _evaluate(_single, [key], values);
 
         Waiting? waiting = null;
