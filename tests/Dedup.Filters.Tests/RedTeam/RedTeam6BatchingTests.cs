@@ -430,29 +430,14 @@ public sealed class RedTeam6BusTests(RedisFixture redis) : BusTestBase, IDisposa
             o.RedisBatchSize = 64;
         });
         var payments = Enumerable.Range(0, 150).Select(_ => (Id: Guid.NewGuid(), Payment: new ChargePayment(Guid.NewGuid(), 1m))).ToArray();
-        var before = await ScriptCallsAsync(redis.Server);
+        var before = await RedisTestConnections.ScriptCallsAsync(redis.Server);
 
         await Task.WhenAll(payments.SelectMany(p => Enumerable.Range(0, 3).Select(_ => Publish(bus, p.Payment, p.Id))));
         await bus.ConsumedAsync<ChargePayment>(payments.Length * 3).WaitAsync(TimeSpan.FromSeconds(15));
 
         Assert.All(payments, p => Assert.Equal(1, bus.Ledger.RunsOf(p.Payment.PaymentId)));
         Assert.All(bus.Deliveries.Of<ChargePayment>(), Assert.Null);
-        var calls = await ScriptCallsAsync(redis.Server) - before;
+        var calls = await RedisTestConnections.ScriptCallsAsync(redis.Server) - before;
         Assert.True(calls < payments.Length * 4, $"{payments.Length * 3} deliveries took {calls} script calls: no batching happened");
-    }
-
-    static async Task<long> ScriptCallsAsync(RedisServer server)
-    {
-        var stats = await server.CliAsync("INFO", "commandstats");
-        long calls = 0;
-        foreach (var line in stats.Split('\n'))
-        {
-            if (!line.StartsWith("cmdstat_evalsha:", StringComparison.Ordinal) && !line.StartsWith("cmdstat_eval:", StringComparison.Ordinal))
-                continue;
-            var start = line.IndexOf("calls=", StringComparison.Ordinal) + "calls=".Length;
-            calls += long.Parse(line[start..line.IndexOf(',', start)], System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        return calls;
     }
 }

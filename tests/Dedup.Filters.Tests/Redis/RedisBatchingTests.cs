@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using Dedup.Diagnostics;
 using Dedup.Filters.Tests.Contract;
@@ -36,7 +35,7 @@ public sealed class RedisBatchingTests(RedisFixture redis) : IDisposable
         var store = Batched(_connection);
         var keys = Enumerable.Range(0, 300).Select(_ => NewKey()).ToArray();
         var owners = keys.Select(_ => NewOwner()).ToArray();
-        var calls = await ScriptCallsAsync(redis.Server);
+        var calls = await RedisTestConnections.ScriptCallsAsync(redis.Server);
 
         var claims = await Task.WhenAll(keys.Select((key, i) => store.ClaimAsync(key, owners[i], "fp", Lease, Retention, default).AsTask()));
         Assert.All(claims, claim => Assert.Equal(ClaimOutcome.Claimed, claim.Outcome));
@@ -55,7 +54,7 @@ public sealed class RedisBatchingTests(RedisFixture redis) : IDisposable
         }
 
         // 900 transitions; alone they would have been 900 script calls.
-        var sent = await ScriptCallsAsync(redis.Server) - calls;
+        var sent = await RedisTestConnections.ScriptCallsAsync(redis.Server) - calls;
         Assert.True(sent < keys.Length * 3 / 2, $"{keys.Length * 3} overlapping transitions were sent as {sent} script calls");
     }
 
@@ -187,12 +186,12 @@ public sealed class RedisBatchingTests(RedisFixture redis) : IDisposable
 
             // One claim first: the server may lack the script (another test flushed its cache), and a NOSCRIPT counts too.
             await store.ClaimAsync(NewKey(), NewOwner(), "fp", Lease, Retention, default);
-            var calls = await ScriptCallsAsync(redis.Server);
+            var calls = await RedisTestConnections.ScriptCallsAsync(redis.Server);
 
             var claims = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => store.ClaimAsync(NewKey(), NewOwner(), "fp", Lease, Retention, default).AsTask()));
 
             Assert.All(claims, claim => Assert.Equal(ClaimOutcome.Claimed, claim.Outcome));
-            var sent = await ScriptCallsAsync(redis.Server) - calls;
+            var sent = await RedisTestConnections.ScriptCallsAsync(redis.Server) - calls;
             if (batchSize == 1)
                 Assert.Equal(100, sent);
             else
@@ -207,21 +206,6 @@ public sealed class RedisBatchingTests(RedisFixture redis) : IDisposable
     /// <summary>A store that sends even a lone claim or completion through the many-key script.</summary>
     internal static RedisDedupStore BatchEveryCall(IConnectionMultiplexer connection) =>
         new(connection, ownsConnection: false, "batching:", new DedupMetrics(), NullLogger.Instance, new RedisBatching(64, 1, EvenAlone: true));
-
-    static async Task<long> ScriptCallsAsync(RedisServer server)
-    {
-        var stats = await server.CliAsync("INFO", "commandstats");
-        long calls = 0;
-        foreach (var line in stats.Split('\n'))
-        {
-            if (!line.StartsWith("cmdstat_evalsha:", StringComparison.Ordinal) && !line.StartsWith("cmdstat_eval:", StringComparison.Ordinal))
-                continue;
-            var start = line.IndexOf("calls=", StringComparison.Ordinal) + "calls=".Length;
-            calls += long.Parse(line[start..line.IndexOf(',', start)], CultureInfo.InvariantCulture);
-        }
-
-        return calls;
-    }
 }
 
 /// <summary>The store contract with every claim and completion sent through the many-key script, even alone.</summary>

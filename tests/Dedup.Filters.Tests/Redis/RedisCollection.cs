@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using Dedup.Diagnostics;
 using Dedup.Stores;
 using Dedup.Testing;
@@ -28,4 +30,17 @@ internal static class RedisTestConnections
 
     public static RedisDedupStore Store(IConnectionMultiplexer connection, string prefix = "dedup:") =>
         new(connection, ownsConnection: false, prefix, new DedupMetrics(), NullLogger.Instance);
+
+    /// <summary>Script calls (EVALSHA and EVAL) the server has answered so far, from <c>INFO commandstats</c>.</summary>
+    public static async Task<long> ScriptCallsAsync(RedisServer server)
+    {
+        var stats = await server.CliAsync("INFO", "commandstats");
+        return Calls(stats, "evalsha") + Calls(stats, "eval");
+
+        static long Calls(string stats, string command)
+        {
+            var match = Regex.Match(stats, "cmdstat_" + command + @":calls=(\d+)");
+            return match.Success ? long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+        }
+    }
 }

@@ -72,12 +72,12 @@ public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
         await store.ClaimAsync(NewKey(), owner, "fp", Lease, Retention, default); // warm: scripts loaded, subscription made
         await store.CompleteAsync(key, owner, 1, ReadOnlyMemory<byte>.Empty, Retention, default); // warm: lost, nothing claimed
 
-        var before = await ScriptCallsAsync();
+        var before = await RedisTestConnections.ScriptCallsAsync(redis.Server);
         var claimed = await store.ClaimAsync(key, owner, "fp", Lease, Retention, default);
         await store.CompleteAsync(key, owner, claimed.Epoch, ReadOnlyMemory<byte>.Empty, Retention, default);
-        var afterFirst = await ScriptCallsAsync();
+        var afterFirst = await RedisTestConnections.ScriptCallsAsync(redis.Server);
         await store.ClaimAsync(key, NewOwner(), "fp", Lease, Retention, default);
-        var afterDuplicate = await ScriptCallsAsync();
+        var afterDuplicate = await RedisTestConnections.ScriptCallsAsync(redis.Server);
 
         Assert.Equal(2, afterFirst - before);
         Assert.Equal(1, afterDuplicate - afterFirst);
@@ -108,18 +108,6 @@ public sealed partial class RedisStoreTests(RedisFixture redis) : IDisposable
         }
 
         Assert.Equal(ClaimOutcome.Duplicate, (await store.ClaimAsync(completing, NewOwner(), "fp", Lease, Retention, default)).Outcome);
-    }
-
-    async Task<long> ScriptCallsAsync()
-    {
-        var stats = await redis.Server.CliAsync("INFO", "commandstats");
-        return Calls(stats, "evalsha") + Calls(stats, "eval");
-
-        static long Calls(string stats, string command)
-        {
-            var match = Regex.Match(stats, "cmdstat_" + command + @":calls=(\d+)");
-            return match.Success ? long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
-        }
     }
 
     [GeneratedRegex(@"^schema:\{[A-Za-z0-9_-]{11}:[A-Za-z0-9_-]{22}\}$")]
