@@ -200,6 +200,12 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
         var key = await VictimKeyAsync(s);
         s.Check((string?)await s.DedupRedis.GetDatabase().HashGetAsync(key, "s") == "p", "a claimed the victim");
         var frozenEpoch = (long)await s.DedupRedis.GetDatabase().HashGetAsync(key, "e");
+
+        // Frozen only once a's process holds the claim. The claim script has run in Redis before a reads its reply; frozen
+        // in between, a reads it after b took the key over and completed it, so ClaimCoordinator.ConfirmSlowClaimAsync
+        // (a reply older than a third of the lease is confirmed by a renewal) finds it lost on arrival and claims again:
+        // a counts a duplicate, never runs the work and has no lease to lose. Right, but not this scenario.
+        s.Check(await RenewedAsync(s, key, frozenEpoch, TimeSpan.FromSeconds(10)), "a renewed its claim (its process holds it and runs the work)");
         a.Signal(WorkerProcess.SigStop);
         s.Log("SIGSTOP a");
         var b = s.StartWorker("b");
@@ -223,6 +229,29 @@ public sealed class CrashScenarios(ReliabilityCluster cluster, ITestOutputHelper
         var entries = await s.LedgerEntriesAsync(victim.ToString());
         s.Check(entries.Count == 1 && entries[0].GetProperty("epoch").GetInt64() == epoch, $"the ledger has one entry, written at epoch {epoch}");
         await s.FinishAsync();
+    }
+
+    /// <summary>
+    /// Waits until the owner of <paramref name="key"/> renews its claim at <paramref name="epoch"/> (the lease deadline,
+    /// field <c>d</c>, moves on): the owner's process then holds the claim, as only it renews. False when the claim
+    /// changed hands or no renewal came within <paramref name="timeout"/>.
+    /// </summary>
+    static async Task<bool> RenewedAsync(Scenario s, StackExchange.Redis.RedisKey key, long epoch, TimeSpan timeout)
+    {
+        var db = s.DedupRedis.GetDatabase();
+        var claimed = (string?)await db.HashGetAsync(key, "d");
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var fields = await db.HashGetAsync(key, ["s", "e", "d"]);
+            if ((string?)fields[0] != "p" || (long)fields[1] != epoch)
+                return false;
+            if ((string?)fields[2] != claimed)
+                return true;
+            await Task.Delay(20);
+        }
+
+        return false;
     }
 
     internal static async Task<StackExchange.Redis.RedisKey> VictimKeyAsync(Scenario s)
