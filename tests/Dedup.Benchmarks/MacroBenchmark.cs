@@ -7,8 +7,8 @@ namespace Dedup.Benchmarks;
 /// <summary>
 /// Runs every (transport, prefetch, workload, variant) row in this one process: the same consumer with no dedup, with
 /// the dedup filter on Redis, and with the seed's algorithm on Redis. Each row runs for a fixed time after a warm-up;
-/// within a round the variants follow each other (none, dedup, seed) for each workload, and the rounds repeat, so a
-/// ratio compares rows measured moments apart and the spread over rounds shows how far a figure can be trusted.
+/// within a round the variants follow each other for each workload (none first, the others in reverse order in even
+/// rounds), and the rounds repeat, so a ratio compares rows measured moments apart and the spread over rounds shows how far a figure can be trusted.
 /// </summary>
 public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabbit, RedisGauges gauges, BenchSettings settings)
 {
@@ -42,7 +42,7 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
                 {
                     foreach (var workload in Workload.Names)
                     {
-                        foreach (var bus in buses)
+                        foreach (var bus in InRoundOrder(buses, round))
                         {
                             var m = await RunRowAsync(transport, prefetch, bus, Workload.Create(workload, new Random(41 + round)), settings.RowWarmup, settings.RowWindow, round);
                             measurements.Add(m);
@@ -63,6 +63,14 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
 
         return measurements;
     }
+
+    /// <summary>
+    /// The variants in the order a round runs them: none first (every ratio divides by it), then the others, in reverse
+    /// in every even round, so no variant always runs right after another (this machine's speed drifts within minutes,
+    /// and a row's position alone moved its figures in order-balanced soak runs).
+    /// </summary>
+    internal static IEnumerable<VariantBus> InRoundOrder(List<VariantBus> buses, int round) =>
+        round % 2 == 1 ? buses : buses.Take(1).Concat(buses.Skip(1).Reverse());
 
     /// <summary>
     /// One variant on one transport for a long row (<c>-- soak</c>): a profiler attaches to this process (its id is
