@@ -59,6 +59,9 @@ internal static partial class DedupLog
     [LoggerMessage(EventId = 18, Level = LogLevel.Error, Message = "The takeover check for {Key} (epoch {Epoch}) failed; nothing ran, the claim is abandoned so the redelivery asks again")]
     public static partial void TakeoverCheckFailed(ILogger logger, string key, long epoch, Exception exception);
 
+    [LoggerMessage(EventId = 19, Level = LogLevel.Warning, Message = "Claim on {Key} (epoch {Epoch}) answered after {ElapsedMs} ms, over a third of the lease, and another owner had taken the key over meanwhile (this process or Redis paused); the work does not run on it, the key is claimed again")]
+    public static partial void LostOnArrival(ILogger logger, string key, long epoch, long elapsedMs);
+
     [LoggerMessage(EventId = 30, Level = LogLevel.Error, Message = "The work on {Key} (epoch {Epoch}) has run for Dedup:MaxRunTime ({MaxRunTime}); its claim stops renewing and the work is cancelled, so a copy can take the message over once the lease runs out")]
     public static partial void MaxRunTimeExceeded(ILogger logger, string key, long epoch, TimeSpan maxRunTime);
 

@@ -199,6 +199,7 @@ internal sealed class ClaimCoordinator
 
             // Lost: past its lease another owner took the key over (and may have completed it). Running the work on
             // this claim would run it twice.
+            DedupLog.LostOnArrival(_logger, key, epoch, (long)_time.GetElapsedTime(claimStarted, renewStarted).TotalMilliseconds);
             return null;
         }
         catch (DedupStoreUnavailableException exception)

@@ -5,6 +5,7 @@ using Dedup.Filters.Tests.Support;
 using Dedup.Protocol;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Dedup.Filters.Tests.RedTeam;
 
@@ -144,10 +145,14 @@ public sealed class RedTeam2ExecutorTests
 {
     static readonly TimeSpan Lease = TimeSpan.FromMilliseconds(300);
 
-    static (IDedupExecutor Executor, ServiceProvider Provider) Build(Func<IDedupStore, IDedupStore>? wrap = null)
+    static (IDedupExecutor Executor, ServiceProvider Provider) Build(Func<IDedupStore, IDedupStore>? wrap = null, LogCapture? logs = null)
     {
         var services = new ServiceCollection();
-        services.AddLogging();
+        services.AddLogging(b =>
+        {
+            if (logs is not null)
+                b.AddProvider(logs);
+        });
         services.AddDedup(o =>
         {
             o.KeyPrefix = "rt2-exec-" + Guid.NewGuid().ToString("N")[..8] + ":";
@@ -171,17 +176,20 @@ public sealed class RedTeam2ExecutorTests
     public async Task ClaimReplyArrivesAfterItsLease_AndTheKeyWasTakenOverAndCompleted_TheWorkDoesNotRunAgain()
     {
         var first = true;
-        var (executor, provider) = Build(store => new HookStore(store)
-        {
-            AfterClaim = async (_, _) =>
+        var logs = new LogCapture();
+        var (executor, provider) = Build(
+            store => new HookStore(store)
             {
-                if (first)
+                AfterClaim = async (_, _) =>
                 {
-                    first = false;
-                    await Task.Delay(Lease * 5, CancellationToken.None);
-                }
+                    if (first)
+                    {
+                        first = false;
+                        await Task.Delay(Lease * 5, CancellationToken.None);
+                    }
+                },
             },
-        });
+            logs);
         await using var _ = provider;
         var applied = new Counter();
         var key = "slow:" + Guid.NewGuid();
@@ -201,6 +209,11 @@ public sealed class RedTeam2ExecutorTests
         }
 
         Assert.Equal(1, applied.Value);
+
+        // And an operator can see why the slow copy did not run (event 19), not only that it counted a duplicate.
+        var lostOnArrival = Assert.Single(logs.Entries, e => e.EventId.Id == 19);
+        Assert.Equal(LogLevel.Warning, lostOnArrival.Level);
+        Assert.Contains("another owner had taken the key over", lostOnArrival.Message, StringComparison.Ordinal);
     }
 
     // Red team 2, PROBE (held expected): the executor's work throws after its effect; the next call's claim follows the
