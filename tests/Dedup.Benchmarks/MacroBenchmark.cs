@@ -76,12 +76,17 @@ public sealed class MacroBenchmark(RedisServer redisServer, RabbitMqServer? rabb
     /// One variant on one transport for a long row (<c>-- soak</c>): a profiler attaches to this process (its id is
     /// printed) and sees only that variant's traffic. Warms up like a full run first; prints the row's figures.
     /// </summary>
-    public async Task<Measurement> SoakAsync(string transport, int prefetch, string variant, string workload, TimeSpan window)
+    public async Task<Measurement> SoakAsync(string transport, int prefetch, string variant, string workload, TimeSpan window, bool allocationTypes = false)
     {
         await using var bus = await VariantBus.StartAsync(transport, prefetch, variant, redisServer, rabbit);
         await WarmUpAsync(transport, prefetch, [bus]);
         Console.WriteLine($"  soak: process {Environment.ProcessId}, {transport} prefetch {prefetch} {workload} {variant}, {window.TotalSeconds:0} s");
+        using var sampler = allocationTypes ? new AllocationSampler() : null;
+        sampler?.Start();
         var m = await RunRowAsync(transport, prefetch, bus, Workload.Create(workload, new Random(41)), settings.RowWarmup, window, round: 1);
+        sampler?.Stop();
+        foreach (var (type, share) in sampler?.Top(60) ?? [])
+            Console.WriteLine($"  alloc {share,6:P1}  {share * m.AllocatedBytesPerMessage,6:0} B/msg  {type}");
         Console.WriteLine(
             $"  soak: {m.MsgPerSec:0} msg/s  p50 {m.P50Ms:0.00} ms  p99 {m.P99Ms:0.00} ms  cpu/msg worker {m.WorkerCpuUsPerMessage:0.0} us  " +
             $"redis {m.RedisCpuUsPerMessage:0.0} us  rt/msg {m.RedisRoundTripsPerMessage:0.00}  alloc/msg {m.AllocatedBytesPerMessage:0} B  pool items/msg {m.PoolWorkItemsPerMessage:0.00}");

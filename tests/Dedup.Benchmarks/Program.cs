@@ -7,7 +7,7 @@ using Dedup.Testing;
 // dotnet run -c Release --project tests/Dedup.Benchmarks [-- --quick] [--no-rabbitmq] [--rounds N] [--seconds S] [--warmup S]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- scripts [--quick] [--seconds S] [--rounds N] [--callgrind]
 // dotnet run -c Release --project tests/Dedup.Benchmarks -- micro [BenchmarkDotNet args]
-// dotnet run -c Release --project tests/Dedup.Benchmarks -- soak [--transport inmemory|rabbitmq] [--variant none|dedup|dedup-memory|dedup-batched|seed] [--workload unique|dup30|burst] [--seconds S]
+// dotnet run -c Release --project tests/Dedup.Benchmarks -- soak [--transport inmemory|rabbitmq] [--variant none|dedup|dedup-memory|dedup-batched|seed] [--workload unique|dup30|burst] [--seconds S] [--alloc-types]
 if (args.Length > 0 && args[0] == "micro")
 {
     BenchmarkSwitcher.FromAssembly(typeof(HotPathBenchmarks).Assembly).Run(args[1..]);
@@ -60,7 +60,7 @@ if (args.Length > 0 && args[0] == "soak")
     await using var soakRabbit = transport == "rabbitmq" ? await RabbitMqServer.StartAsync() : null;
     var soak = settings with { RowWindow = args.Contains("--seconds") ? settings.RowWindow : TimeSpan.FromSeconds(30) };
     await new MacroBenchmark(redis, soakRabbit, gauges, soak)
-        .SoakAsync(transport, transport == "rabbitmq" ? 128 : 32, Option("--variant", "dedup"), Option("--workload", "unique"), soak.RowWindow);
+        .SoakAsync(transport, transport == "rabbitmq" ? 128 : 32, Option("--variant", "dedup"), Option("--workload", "unique"), soak.RowWindow, args.Contains("--alloc-types"));
     return 0;
 }
 
