@@ -53,6 +53,18 @@ public sealed class RedTeam7HarnessTests : BusTestBase
         Assert.Equal(1, bus.Ledger.RunsOf(payment.PaymentId));
     }
 
+    // The other side of the rule above: two rules of unrelated interfaces matching one type cannot both key it, and a
+    // guess would key it by one of them silently; the bus refuses to start, naming both.
+    [Fact]
+    public async Task RedTeam7_KeyForTwoUnrelatedInterfacesOfOneType_StopsTheBusNamingBoth()
+    {
+        var failure = await Assert.ThrowsAnyAsync<Exception>(() => StartAsync(
+            o => o.KeyFor<IPolyCharge>(m => m.PaymentId.ToString()).KeyFor<IRedTeam7Amount>(m => m.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            consumers: x => x.AddConsumer<TwoRulesChargeConsumer>()));
+
+        Assert.Contains("IPolyCharge and IRedTeam7Amount", failure.ToString(), StringComparison.Ordinal);
+    }
+
     // README, "Replay and fingerprints": replies are recorded "whichever way they are sent: ... or an outbox that sends
     // them after the consumer returned". MassTransit's in-memory inbox/outbox (UseInMemoryInboxOutbox) holds the reply
     // until the consumer committed; a requester that retries with the same MessageId must get the original reply.
@@ -106,6 +118,18 @@ public sealed class PolyChargeOnlyConsumer(Ledger ledger) : IConsumer<PolyCharge
         ledger.Runs.AddOrUpdate(context.Message.PaymentId, 1, (_, n) => n + 1);
         return Task.CompletedTask;
     }
+}
+
+public interface IRedTeam7Amount
+{
+    decimal Amount { get; }
+}
+
+public sealed record TwoRulesCharge(Guid PaymentId, decimal Amount) : IPolyCharge, IRedTeam7Amount;
+
+public sealed class TwoRulesChargeConsumer : IConsumer<TwoRulesCharge>
+{
+    public Task Consume(ConsumeContext<TwoRulesCharge> context) => Task.CompletedTask;
 }
 
 public sealed class RedTeam7ChargeDefinition : ConsumerDefinition<ChargeConsumer>
