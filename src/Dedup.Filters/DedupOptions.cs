@@ -101,7 +101,10 @@ public sealed class DedupOptions
         return this;
     }
 
-    /// <summary>Messages of type <typeparamref name="T"/> are keyed by a business key (hashed) instead of their MessageId.</summary>
+    /// <summary>
+    /// Messages of type <typeparamref name="T"/>, and of every type derived from it (a rule for an interface covers each
+    /// contract that implements it), are keyed by a business key (hashed) instead of their MessageId.
+    /// </summary>
     public DedupOptions KeyFor<T>(Func<T, string> keySelector)
         where T : class
     {
@@ -112,7 +115,8 @@ public sealed class DedupOptions
 
     /// <summary>
     /// Messages of type <typeparamref name="T"/> are keyed by a key taken from the whole consume context (a header, a
-    /// transport property such as a non-Guid AMQP <c>message_id</c>); the key is hashed, never stored raw.
+    /// transport property such as a non-Guid AMQP <c>message_id</c>); the key is hashed, never stored raw. Like
+    /// <see cref="KeyFor{T}"/>, it covers the types derived from <typeparamref name="T"/> too.
     /// </summary>
     public DedupOptions KeyFromContext<T>(Func<ConsumeContext<T>, string> keySelector)
         where T : class
@@ -120,6 +124,29 @@ public sealed class DedupOptions
         ArgumentNullException.ThrowIfNull(keySelector);
         CustomKeys[typeof(T)] = context => keySelector((ConsumeContext<T>)context);
         return this;
+    }
+
+    /// <summary>
+    /// The custom key of <paramref name="messageType"/>: its own rule, else the rule of the most specific base class or
+    /// interface it derives from. MassTransit delivers a message as each type its consumer takes, so a rule written for
+    /// a contract's interface must key its concrete type too, or a consumer of that type (or one of both types) would
+    /// fall back to the MessageId and a producer's retry with a new MessageId would run again (red team 7).
+    /// </summary>
+    /// <returns>The key selector, or null when the type has no rule (it is keyed by its MessageId).</returns>
+    /// <exception cref="InvalidOperationException">Rules of several unrelated base types match, and none is more specific.</exception>
+    internal Func<ConsumeContext, string>? CustomKeyFor(Type messageType)
+    {
+        if (CustomKeys.TryGetValue(messageType, out var own))
+            return own;
+        var matches = CustomKeys.Keys.Where(type => type.IsAssignableFrom(messageType)).ToList();
+        var specific = matches.Where(type => matches.All(other => other.IsAssignableFrom(type))).ToList();
+        return matches.Count switch
+        {
+            0 => null,
+            _ when specific.Count == 1 => CustomKeys[specific[0]],
+            _ => throw new InvalidOperationException(
+                $"{messageType.Name} is keyed by {matches.Count} rules, of {string.Join(" and ", matches.Select(type => type.Name))}, and none is more specific; add KeyFor<{messageType.Name}>() (or KeyFromContext) to say which key it has."),
+        };
     }
 }
 

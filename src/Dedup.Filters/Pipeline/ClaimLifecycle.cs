@@ -32,7 +32,7 @@ internal sealed class ClaimLifecycle<TMessage>
     {
         _pipeline = pipeline;
         _options = pipeline.Options;
-        _options.CustomKeys.TryGetValue(typeof(TMessage), out _customKey);
+        _customKey = _options.CustomKeyFor(typeof(TMessage));
         Owner = owner;
         OwnerName = owner.FullName ?? owner.Name;
     }

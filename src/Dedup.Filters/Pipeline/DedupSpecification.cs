@@ -20,5 +20,17 @@ internal sealed class DedupSpecification<TConsumer, TMessage> : IPipeSpecificati
     {
         if (_pipeline.Options.CustomKeys.ContainsKey(typeof(TMessage)) && _pipeline.Options.Excluded.Contains(typeof(TMessage)))
             yield return this.Failure("Dedup", $"{typeof(TMessage).Name} is both excluded and given a custom key; remove one of Exclude<T>() and KeyFor<T>().");
+        string? ambiguous = null;
+        try
+        {
+            _pipeline.Options.CustomKeyFor(typeof(TMessage));
+        }
+        catch (InvalidOperationException exception)
+        {
+            ambiguous = exception.Message;
+        }
+
+        if (ambiguous is not null)
+            yield return this.Failure("Dedup", ambiguous);
     }
 }
