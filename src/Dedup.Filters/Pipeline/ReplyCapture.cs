@@ -1,4 +1,5 @@
 using MassTransit;
+using MassTransit.Serialization;
 
 namespace Dedup.Pipeline;
 
@@ -38,20 +39,29 @@ internal sealed class ReplyCapture : ISendObserver
 
         if (ConsumerClaim.Current is { } claim && claim.Delivery == scope)
         {
-            if (claim.RequestId == requestId)
-                claim.AddReply(context.MessageId, context.Message, typeof(T));
+            if (claim.RequestId == requestId && Reply(context) is var (message, type))
+                claim.AddReply(context.MessageId, message, type);
             return Task.CompletedTask;
         }
 
         // Sent outside any consumer's flow (an outbox flushing after the consumers returned).
         foreach (var pending in scope.Pending())
         {
-            if (pending.RequestId == requestId)
-                pending.AddReply(context.MessageId, context.Message, typeof(T));
+            if (pending.RequestId == requestId && Reply(context) is var (message, type))
+                pending.AddReply(context.MessageId, message, type);
         }
 
         return Task.CompletedTask;
     }
+
+    /// <summary>
+    /// The reply as its own type: the message sent, or, when a transactional outbox sends the reply's stored bytes
+    /// (<see cref="SerializedMessageBody"/>), the message read back from them; null when they cannot be read (nothing is
+    /// recorded, and a duplicate request gets no reply, as without dedup).
+    /// </summary>
+    static (object Message, Type Type)? Reply<T>(SendContext<T> context)
+        where T : class =>
+        context is SendContext<SerializedMessageBody> serialized ? SerializedReply.Read(serialized) : (context.Message, typeof(T));
 
     public Task SendFault<T>(SendContext<T> context, Exception exception)
         where T : class

@@ -1,4 +1,5 @@
 using Dedup.Filters.Tests.Filter;
+using Dedup.Protocol;
 using MassTransit;
 using MassTransit.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -66,26 +67,36 @@ public sealed class RedTeam7HarnessTests : BusTestBase
     }
 
     // README, "Replay and fingerprints": replies are recorded "whichever way they are sent: ... or an outbox that sends
-    // them after the consumer returned". MassTransit's in-memory inbox/outbox (UseInMemoryInboxOutbox) holds the reply
-    // until the consumer committed; a requester that retries with the same MessageId must get the original reply.
-    [Fact(Skip = "RedTeam7 finding: MassTransit's transactional outbox (UseInMemoryInboxOutbox, and the EF Core and MongoDB outboxes) delivers the reply as a SerializedMessageBody; ReplyCapture records it with that type and an empty body ({\"t\":\"MassTransit.Serialization.SerializedMessageBody, MassTransit\",\"b\":{}}), so the duplicate request is answered with nothing. Recording the serialized envelope and replaying it with the duplicate's RequestId is more than a small fix")]
-    public async Task RedTeam7_InMemoryInboxOutbox_ADuplicateRequestGetsTheOriginalReply()
+    // them after the consumer returned". MassTransit's transactional outbox (UseInMemoryInboxOutbox here; the Entity
+    // Framework Core and MongoDB outboxes deliver the same way) stores the reply's bytes when the consumer responds and
+    // sends them later as a SerializedMessageBody. Before the fix the reply was recorded as that type with an empty body
+    // ({"t":"MassTransit.Serialization.SerializedMessageBody, MassTransit","b":{}}), and a copy of the request that
+    // reached dedup was answered with nothing: the requester timed out. The copy goes to a second worker (its own bus and
+    // its own in-memory inbox, the same dedup store): within one worker MassTransit's inbox, which sits in front of the
+    // consumer's filters, takes a copy it has seen before dedup does.
+    [Fact]
+    public async Task RedTeam7_TransactionalOutbox_ACopyOfTheRequestAtAnotherWorker_GetsTheOriginalReply()
     {
-        await using var bus = await StartAsync(
-            consumers: x =>
-            {
-                x.AddInMemoryInboxOutbox();
-                x.AddConfigureEndpointsCallback((context, _, e) => e.UseInMemoryInboxOutbox(context));
-                x.AddConsumer<QuoteConsumer>();
-            });
-        var client = bus.Harness.GetRequestClient<QuoteRequest>();
+        var prefix = "rt7-outbox-" + Guid.NewGuid().ToString("N")[..8] + ":";
+        static void Outbox(IBusRegistrationConfigurator x)
+        {
+            x.AddInMemoryInboxOutbox();
+            x.AddConfigureEndpointsCallback((context, _, e) => e.UseInMemoryInboxOutbox(context));
+            x.AddConsumer<QuoteConsumer>();
+        }
+
+        await using var first = await StartAsync(o => o.KeyPrefix = prefix, Outbox);
+        var store = first.Provider.GetRequiredService<IDedupStore>();
+        await using var second = await StartAsync(o => o.KeyPrefix = prefix, Outbox, register: s => s.AddSingleton(store));
         var (id, request) = (Guid.NewGuid(), new QuoteRequest("sku-7", 2));
 
-        var first = await client.GetResponse<QuoteReply>(request, x => x.UseExecute(ctx => ctx.MessageId = id), timeout: TimeSpan.FromSeconds(5));
-        var second = await client.GetResponse<QuoteReply>(request, x => x.UseExecute(ctx => ctx.MessageId = id), timeout: TimeSpan.FromSeconds(5));
+        var original = await first.Harness.GetRequestClient<QuoteRequest>()
+            .GetResponse<QuoteReply>(request, x => x.UseExecute(ctx => ctx.MessageId = id), timeout: TimeSpan.FromSeconds(5));
+        var copy = await second.Harness.GetRequestClient<QuoteRequest>()
+            .GetResponse<QuoteReply>(request, x => x.UseExecute(ctx => ctx.MessageId = id), timeout: TimeSpan.FromSeconds(5));
 
-        Assert.Equal(first.Message.QuoteId, second.Message.QuoteId);
-        Assert.Equal(1, bus.Ledger.Runs.GetValueOrDefault(Guid.Empty));
+        Assert.Equal(original.Message.QuoteId, copy.Message.QuoteId);
+        Assert.Equal(1, first.Ledger.Runs.GetValueOrDefault(Guid.Empty) + second.Ledger.Runs.GetValueOrDefault(Guid.Empty));
     }
 
     // README, "When a claim completes": a retry runs the pipeline again within the delivery with a higher epoch, and a
